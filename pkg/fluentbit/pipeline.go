@@ -1,0 +1,27 @@
+package fluentbit
+
+// ValidatePipeline checks pipeline-level rules that are policy rather than what Fluent Bit
+// accepts: a pipeline needs at least one input and one output, and every output needs a match
+// rule (Fluent Bit only warns about an output that matches nothing; it would receive no records).
+func ValidatePipeline(cfg *Config) ErrorList {
+	var errs ErrorList
+	hasRoutes := false
+	for _, in := range cfg.Inputs() {
+		if in.Property("routes") != nil {
+			hasRoutes = true
+		}
+	}
+	for _, out := range cfg.Outputs() {
+		// With routing (inputs' `routes`) outputs are selected by the routes, not by match.
+		if !hasRoutes && out.Property("match") == nil && out.Property("match_regex") == nil {
+			errs = append(errs, &Error{Line: out.Line, Column: out.Column, Section: KindOutput, Plugin: out.Name(), Message: "no match rule: set match or match_regex"})
+		}
+	}
+	if len(cfg.Inputs()) == 0 {
+		errs = append(errs, &Error{Section: KindInput, Message: "a pipeline needs at least one input"})
+	}
+	if len(cfg.Outputs()) == 0 {
+		errs = append(errs, &Error{Section: KindOutput, Message: "a pipeline needs at least one output"})
+	}
+	return errs
+}

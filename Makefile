@@ -17,7 +17,7 @@ build: ## Build every binary into bin/.
 	$(GO) build -o bin/ ./cmd/...
 
 .PHONY: test
-test: lint ## Lint, then run every unit and integration test (needs PostgreSQL; started if stopped).
+test: lint verify-codegen ## Lint, verify generated code, then run every unit and integration test (needs PostgreSQL; started if stopped).
 	hack/ensure-postgres.sh
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 
@@ -31,3 +31,11 @@ lint: ## gofmt, go vet and staticcheck.
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^hack/tools/')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS)
+
+.PHONY: codegen
+codegen: ## Regenerate deepcopy, conversion, defaulters, OpenAPI and clients (hack/update-codegen.sh).
+	hack/update-codegen.sh
+
+.PHONY: verify-codegen
+verify-codegen: ## Fail when generated code is not what hack/update-codegen.sh produces.
+	hack/verify-codegen.sh

@@ -1,0 +1,201 @@
+// Package pipelinerefs reports, in each pipeline's status conditions, whether
+// the objects it refers to exist: its core instance, its resource profile and
+// the pipeline secret keys and files its config references. References may be
+// created in any order (kubectl apply -f dir/), so the API accepts dangling
+// ones and this controller keeps the conditions current as objects come and go.
+package pipelinerefs
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+
+	corev1 "github.com/calyptia/core-management-plane/pkg/apis/core/v1"
+	clientset "github.com/calyptia/core-management-plane/pkg/generated/clientset/versioned"
+	informers "github.com/calyptia/core-management-plane/pkg/generated/informers/externalversions"
+	listers "github.com/calyptia/core-management-plane/pkg/generated/listers/core/v1"
+)
+
+// ConditionReferencesResolved is True when the pipeline's core instance and
+// resource profile exist. (Secret and file references are part of ConfigValid.)
+const ConditionReferencesResolved = "ReferencesResolved"
+
+// Controller keeps the ReferencesResolved and ConfigValid conditions of
+// pipelines current.
+type Controller struct {
+	client clientset.Interface
+
+	pipelines     listers.PipelineLister
+	coreInstances listers.CoreInstanceLister
+	profiles      listers.ResourceProfileLister
+	secrets       listers.PipelineSecretLister
+	synced        []cache.InformerSynced
+
+	queue workqueue.TypedRateLimitingInterface[cache.ObjectName]
+}
+
+// NewController registers its informers with factory; start the factory
+// after this.
+func NewController(client clientset.Interface, factory informers.SharedInformerFactory) *Controller {
+	v1 := factory.Core().V1()
+	c := &Controller{
+		client:        client,
+		pipelines:     v1.Pipelines().Lister(),
+		coreInstances: v1.CoreInstances().Lister(),
+		profiles:      v1.ResourceProfiles().Lister(),
+		secrets:       v1.PipelineSecrets().Lister(),
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
+			workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName](),
+			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: "pipeline-references"}),
+	}
+
+	pipelineInformer := v1.Pipelines().Informer()
+	// A handler's registration error only happens on a stopped informer.
+	_, _ = pipelineInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    c.enqueuePipeline,
+		UpdateFunc: func(_, obj any) { c.enqueuePipeline(obj) },
+	})
+	referenced := func(match func(p *corev1.Pipeline, name string) bool) cache.ResourceEventHandler {
+		enqueue := func(obj any) { c.enqueueReferrers(obj, match) }
+		return cache.ResourceEventHandlerFuncs{
+			AddFunc:    enqueue,
+			UpdateFunc: func(_, obj any) { enqueue(obj) },
+			DeleteFunc: enqueue,
+		}
+	}
+	coreInstanceInformer := v1.CoreInstances().Informer()
+	_, _ = coreInstanceInformer.AddEventHandler(referenced(func(p *corev1.Pipeline, name string) bool {
+		return p.Spec.CoreInstance == name
+	}))
+	profileInformer := v1.ResourceProfiles().Informer()
+	_, _ = profileInformer.AddEventHandler(referenced(func(p *corev1.Pipeline, name string) bool {
+		return resourceProfileName(p) == name
+	}))
+	secretInformer := v1.PipelineSecrets().Informer()
+	_, _ = secretInformer.AddEventHandler(referenced(func(p *corev1.Pipeline, name string) bool {
+		for _, s := range p.Spec.Secrets {
+			if s == name {
+				return true
+			}
+		}
+		return false
+	}))
+	c.synced = []cache.InformerSynced{
+		pipelineInformer.HasSynced, coreInstanceInformer.HasSynced,
+		profileInformer.HasSynced, secretInformer.HasSynced,
+	}
+	return c
+}
+
+// Run processes pipelines with the given number of workers until ctx ends.
+func (c *Controller) Run(ctx context.Context, workers int) {
+	defer utilruntime.HandleCrash()
+	defer c.queue.ShutDown()
+	logger := klog.FromContext(ctx)
+	logger.Info("Starting pipeline references controller")
+	defer logger.Info("Stopped pipeline references controller")
+
+	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.synced...) {
+		return
+	}
+	for range workers {
+		go wait.UntilWithContext(ctx, c.work, time.Second)
+	}
+	<-ctx.Done()
+}
+
+func (c *Controller) work(ctx context.Context) {
+	for c.next(ctx) {
+	}
+}
+
+func (c *Controller) next(ctx context.Context) bool {
+	key, quit := c.queue.Get()
+	if quit {
+		return false
+	}
+	defer c.queue.Done(key)
+	if err := c.sync(ctx, key); err != nil {
+		utilruntime.HandleErrorWithContext(ctx, err, "Syncing pipeline references", "pipeline", key)
+		c.queue.AddRateLimited(key)
+		return true
+	}
+	c.queue.Forget(key)
+	return true
+}
+
+func (c *Controller) enqueuePipeline(obj any) {
+	if p, ok := obj.(*corev1.Pipeline); ok {
+		c.queue.Add(cache.MetaObjectToName(p))
+	}
+}
+
+// enqueueReferrers enqueues the pipelines in obj's namespace that refer to it.
+func (c *Controller) enqueueReferrers(obj any, refersTo func(p *corev1.Pipeline, name string) bool) {
+	if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = tombstone.Obj
+	}
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return
+	}
+	pipelines, err := c.pipelines.Pipelines(m.GetNamespace()).List(labels.Everything())
+	if err != nil {
+		return
+	}
+	for _, p := range pipelines {
+		if refersTo(p, m.GetName()) {
+			c.queue.Add(cache.MetaObjectToName(p))
+		}
+	}
+}
+
+// sync sets the pipeline's conditions from the current state of what it
+// refers to, writing status only when a condition changed.
+func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
+	p, err := c.pipelines.Pipelines(key.Namespace).Get(key.Name)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	refs, err := c.checkReferences(p)
+	if err != nil {
+		return err
+	}
+	cfg, parsed, err := c.checkConfigReferences(p)
+	if err != nil {
+		return err
+	}
+
+	updated := p.DeepCopy()
+	changed := meta.SetStatusCondition(&updated.Status.Conditions, refs)
+	if parsed {
+		// ConfigValid also covers syntax and plugins, which the API validates
+		// on write; this controller only turns it False for unresolved
+		// references, and back to True once they resolve.
+		changed = setConfigValid(&updated.Status.Conditions, cfg) || changed
+	}
+	if !changed {
+		return nil
+	}
+	_, err = c.client.CoreV1().Pipelines(p.Namespace).UpdateStatus(ctx, updated, metav1.UpdateOptions{FieldManager: "cloud-api-pipeline-references"})
+	if err != nil {
+		// A conflict means a newer pipeline is on its way through the informer.
+		return fmt.Errorf("updating status of pipeline %s: %w", key, err)
+	}
+	klog.FromContext(ctx).V(2).Info("Updated pipeline reference conditions", "pipeline", key,
+		ConditionReferencesResolved, refs.Status, corev1.PipelineConditionConfigValid, cfg.Status)
+	return nil
+}

@@ -324,7 +324,7 @@ func writeYAML(cfg *Config) ([]byte, error) {
 		case KindService:
 			continue
 		case KindInput, KindFilter, KindOutput:
-			list("pipeline."+s.Kind+"s").Content = append(list("pipeline."+s.Kind+"s").Content, sectionNode(s, &errs))
+			list("pipeline." + s.Kind + "s").Content = append(list("pipeline."+s.Kind+"s").Content, sectionNode(s, &errs))
 		case KindParser:
 			list("parsers").Content = append(list("parsers").Content, sectionNode(s, &errs))
 		case KindMultilineParser:

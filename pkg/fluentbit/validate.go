@@ -43,6 +43,11 @@ var coreProperties = map[string][]string{
 	KindProcessor: {"condition"},
 }
 
+// coreTypes are the types of the core properties Fluent Bit parses.
+var coreTypes = map[string]string{
+	"port": "integer", "ipv6": "boolean", "workers": "integer", "storage.total_limit_size": "size",
+}
+
 // httpServerInputs share Fluent Bit's HTTP server, whose OAuth2 JWT validation settings
 // (oauth2.*) -J does not list.
 var httpServerInputs = map[string]bool{
@@ -139,7 +144,17 @@ func (v *validator) plugin(sec *Section, needMatch bool) {
 			continue
 		}
 		opt := ps.Option(key)
-		if opt == nil && (isCoreProperty(sec.Kind, strings.ToLower(name), key) || !ps.hasOwnOptions) {
+		if opt == nil && isCoreProperty(sec.Kind, strings.ToLower(name), key) {
+			if typ, ok := coreTypes[key]; ok {
+				for _, val := range p.Value.scalars() {
+					if msg := checkType(typ, val.Scalar); msg != "" {
+						v.add(&Error{Line: p.Line, Column: p.Column, Section: sec.Kind, Plugin: name, Property: p.Key, Message: msg})
+					}
+				}
+			}
+			continue
+		}
+		if opt == nil && !ps.hasOwnOptions {
 			// Plugins without a config map of their own take any property, as in Fluent Bit.
 			continue
 		}

@@ -1,0 +1,131 @@
+package resourceprofile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
+	"k8s.io/apiserver/pkg/registry/generic"
+	genericregistry "k8s.io/apiserver/pkg/registry/generic/registry"
+	"k8s.io/apiserver/pkg/registry/rest"
+
+	"github.com/calyptia/core-management-plane/pkg/apis/core"
+)
+
+// REST is the resourceprofiles resource: the stored profiles of a namespace plus the built-in
+// ones, which every namespace has and nobody can change or delete.
+type REST struct {
+	*genericregistry.Store
+}
+
+var (
+	_                    rest.ShortNamesProvider = &REST{}
+	_                    rest.CategoriesProvider = &REST{}
+	_                    rest.Getter             = &REST{}
+	_                    rest.Lister             = &REST{}
+	_                    rest.Creater            = &REST{}
+	_                    rest.Updater            = &REST{}
+	_                    rest.GracefulDeleter    = &REST{}
+	_                    rest.CollectionDeleter  = &REST{}
+	errBuiltinIsReadOnly                         = errors.New("built-in resource profiles cannot be changed or deleted; create a profile with another name")
+)
+
+// ShortNames lets `kubectl get rp` work.
+func (*REST) ShortNames() []string { return []string{"rp"} }
+
+// Categories puts resource profiles in `kubectl get calyptia`.
+func (*REST) Categories() []string { return []string{"calyptia"} }
+
+// NewStorage returns the resourceprofiles resource.
+func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter) (*REST, error) {
+	strategy := NewStrategy(scheme)
+	store := &genericregistry.Store{
+		NewFunc:                   func() runtime.Object { return &core.ResourceProfile{} },
+		NewListFunc:               func() runtime.Object { return &core.ResourceProfileList{} },
+		DefaultQualifiedResource:  core.Resource("resourceprofiles"),
+		SingularQualifiedResource: core.Resource("resourceprofile"),
+
+		CreateStrategy: strategy,
+		UpdateStrategy: strategy,
+		DeleteStrategy: strategy,
+		TableConvertor: tableConvertor,
+	}
+	if err := store.CompleteWithOptions(&generic.StoreOptions{RESTOptions: optsGetter}); err != nil {
+		return nil, fmt.Errorf("resourceprofiles storage: %w", err)
+	}
+	return &REST{store}, nil
+}
+
+// Get returns a built-in profile without touching storage, else the stored one.
+func (r *REST) Get(ctx context.Context, name string, options *metav1.GetOptions) (runtime.Object, error) {
+	if p, ok := Builtin(genericapirequest.NamespaceValue(ctx), name); ok {
+		return p, nil
+	}
+	return r.Store.Get(ctx, name, options)
+}
+
+// List returns the stored profiles and, for a list in one namespace, the built-in ones that match
+// the selectors, first. Built-in profiles come on the first page only, so paging never repeats
+// them. A list across all namespaces has no namespace to put them in and returns stored ones only.
+func (r *REST) List(ctx context.Context, options *metainternalversion.ListOptions) (runtime.Object, error) {
+	obj, err := r.Store.List(ctx, options)
+	if err != nil {
+		return nil, err
+	}
+	ns := genericapirequest.NamespaceValue(ctx)
+	if ns == "" || (options != nil && options.Continue != "") {
+		return obj, nil
+	}
+	list := obj.(*core.ResourceProfileList)
+	label, field := labels.Everything(), fields.Everything()
+	if options != nil && options.LabelSelector != nil {
+		label = options.LabelSelector
+	}
+	if options != nil && options.FieldSelector != nil {
+		field = options.FieldSelector
+	}
+	predicate := r.Store.PredicateFunc(label, field)
+	builtins := make([]core.ResourceProfile, 0, len(builtinNames))
+	for _, p := range Builtins(ns) {
+		ok, err := predicate.Matches(&p)
+		if err != nil {
+			return nil, fmt.Errorf("matching built-in resource profile %s: %w", p.Name, err)
+		}
+		if ok {
+			builtins = append(builtins, p)
+		}
+	}
+	list.Items = append(builtins, list.Items...)
+	return list, nil
+}
+
+// Create refuses the built-in names: they already exist.
+func (r *REST) Create(ctx context.Context, obj runtime.Object, createValidation rest.ValidateObjectFunc, options *metav1.CreateOptions) (runtime.Object, error) {
+	if p, ok := obj.(*core.ResourceProfile); ok && IsBuiltin(p.Name) {
+		return nil, apierrors.NewAlreadyExists(core.Resource("resourceprofiles"), p.Name)
+	}
+	return r.Store.Create(ctx, obj, createValidation, options)
+}
+
+// Update refuses to change a built-in profile.
+func (r *REST) Update(ctx context.Context, name string, objInfo rest.UpdatedObjectInfo, createValidation rest.ValidateObjectFunc, updateValidation rest.ValidateObjectUpdateFunc, forceAllowCreate bool, options *metav1.UpdateOptions) (runtime.Object, bool, error) {
+	if IsBuiltin(name) {
+		return nil, false, apierrors.NewForbidden(core.Resource("resourceprofiles"), name, errBuiltinIsReadOnly)
+	}
+	return r.Store.Update(ctx, name, objInfo, createValidation, updateValidation, forceAllowCreate, options)
+}
+
+// Delete refuses to delete a built-in profile.
+func (r *REST) Delete(ctx context.Context, name string, deleteValidation rest.ValidateObjectFunc, options *metav1.DeleteOptions) (runtime.Object, bool, error) {
+	if IsBuiltin(name) {
+		return nil, false, apierrors.NewForbidden(core.Resource("resourceprofiles"), name, errBuiltinIsReadOnly)
+	}
+	return r.Store.Delete(ctx, name, deleteValidation, options)
+}

@@ -1,0 +1,49 @@
+// Package core assembles the REST storage of every core.calyptia.com resource. Each resource's
+// behaviour lives in its own package (pipeline, coreinstance, pipelinesecret, resourceprofile);
+// this package only keys them the way the API group installer wants.
+package core
+
+import (
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apiserver/pkg/registry/generic"
+	"k8s.io/apiserver/pkg/registry/rest"
+
+	"github.com/calyptia/core-management-plane/pkg/registry/core/coreinstance"
+	"github.com/calyptia/core-management-plane/pkg/registry/core/pipeline"
+	"github.com/calyptia/core-management-plane/pkg/registry/core/pipelinesecret"
+	"github.com/calyptia/core-management-plane/pkg/registry/core/resourceprofile"
+)
+
+// NewStorage returns the v1 REST storage of every resource, keyed as
+// APIGroupInfo.VersionedResourcesStorageMap["v1"] wants: "coreinstances", "coreinstances/status",
+// "pipelines", "pipelines/status", "pipelines/scale", "pipelinesecrets", "resourceprofiles".
+// The storage backend comes in through optsGetter.
+func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter) (map[string]rest.Storage, error) {
+	coreInstances, coreInstanceStatus, err := coreinstance.NewStorage(scheme, optsGetter)
+	if err != nil {
+		return nil, fmt.Errorf("core instances: %w", err)
+	}
+	pipelines, err := pipeline.NewStorage(scheme, optsGetter)
+	if err != nil {
+		return nil, fmt.Errorf("pipelines: %w", err)
+	}
+	secrets, err := pipelinesecret.NewStorage(scheme, optsGetter)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline secrets: %w", err)
+	}
+	profiles, err := resourceprofile.NewStorage(scheme, optsGetter)
+	if err != nil {
+		return nil, fmt.Errorf("resource profiles: %w", err)
+	}
+	return map[string]rest.Storage{
+		"coreinstances":        coreInstances,
+		"coreinstances/status": coreInstanceStatus,
+		"pipelines":            pipelines.Pipeline,
+		"pipelines/status":     pipelines.Status,
+		"pipelines/scale":      pipelines.Scale,
+		"pipelinesecrets":      secrets,
+		"resourceprofiles":     profiles,
+	}, nil
+}

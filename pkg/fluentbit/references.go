@@ -106,3 +106,43 @@ func walkValues(c *Config, fn func(v *Value, line int)) {
 		section(s)
 	}
 }
+
+// walkKeys calls fn for every key, section kind, group name, include path and signal name.
+func walkKeys(c *Config, fn func(key string, line int)) {
+	var props func(ps []Property)
+	props = func(ps []Property) {
+		for _, p := range ps {
+			fn(p.Key, p.Line)
+			var value func(v Value)
+			value = func(v Value) {
+				props(v.Map)
+				for _, e := range v.List {
+					value(e)
+				}
+			}
+			value(p.Value)
+		}
+	}
+	var section func(s *Section)
+	section = func(s *Section) {
+		fn(s.Kind, s.Line)
+		props(s.Properties)
+		for _, g := range s.Groups {
+			fn(g.Name, g.Line)
+			props(g.Properties)
+		}
+		for _, set := range s.Processors {
+			fn(set.Signal, set.Line)
+			for _, p := range set.Plugins {
+				section(p)
+			}
+		}
+	}
+	props(c.Env)
+	for _, in := range c.Includes {
+		fn(in.Path, in.Line)
+	}
+	for _, s := range c.Sections {
+		section(s)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -286,6 +287,20 @@ func ruleFromClassic(s string, line int) (Value, bool) {
 
 func writeYAML(cfg *Config) ([]byte, error) {
 	var errs ErrorList
+	// YAML is UTF-8; the classic format does not care, so a classic config may hold other bytes.
+	walkValues(cfg, func(v *Value, line int) {
+		if !utf8.ValidString(v.Scalar) {
+			errs = append(errs, &Error{Line: line, Message: "value is not valid UTF-8 and cannot be written as YAML"})
+		}
+	})
+	walkKeys(cfg, func(key string, line int) {
+		if !utf8.ValidString(key) {
+			errs = append(errs, &Error{Line: line, Message: "key is not valid UTF-8 and cannot be written as YAML"})
+		}
+	})
+	if len(errs) > 0 {
+		return nil, errs
+	}
 	root := &yaml.Node{Kind: yaml.MappingNode}
 	add := func(key string, v *yaml.Node) {
 		root.Content = append(root.Content, strNode(key), v)

@@ -89,10 +89,23 @@ func (s *Schema) Validate(cfg *Config) ErrorList {
 	return v.errs
 }
 
+// maxSuggestions bounds the did-you-mean work per validation: a hostile config with thousands of
+// unknown names would otherwise cost thousands of edit-distance scans.
+const maxSuggestions = 100
+
 type validator struct {
-	schema *Schema
-	env    map[string]string
-	errs   ErrorList
+	schema      *Schema
+	env         map[string]string
+	errs        ErrorList
+	suggestions int
+}
+
+func (v *validator) suggest(name string, candidates []string) string {
+	if v.suggestions >= maxSuggestions {
+		return ""
+	}
+	v.suggestions++
+	return suggest(name, candidates)
 }
 
 func (v *validator) add(e *Error) { v.errs = append(v.errs, e) }
@@ -121,7 +134,7 @@ func (v *validator) plugin(sec *Section, needMatch bool) {
 		v.add(&Error{
 			Line: nameProp.Line, Column: nameProp.Column, Section: sec.Kind, Plugin: written,
 			Message:    "unknown plugin",
-			Suggestion: suggest(name, v.schema.PluginNames(sec.Kind)),
+			Suggestion: v.suggest(name, v.schema.PluginNames(sec.Kind)),
 		})
 		return
 	}
@@ -162,7 +175,7 @@ func (v *validator) plugin(sec *Section, needMatch bool) {
 			v.add(&Error{
 				Line: p.Line, Column: p.Column, Section: sec.Kind, Plugin: name, Property: p.Key,
 				Message:    "unknown configuration property",
-				Suggestion: suggest(key, ps.names),
+				Suggestion: v.suggest(key, ps.names),
 			})
 			continue
 		}

@@ -16,8 +16,13 @@ const maxYAMLDepth = 32
 
 var yamlLineRe = regexp.MustCompile(`line (\d+)`)
 
+// maxYAMLValues bounds how many values aliases may expand to: a few aliases can otherwise stand
+// for exponentially many values ("billion laughs").
+const maxYAMLValues = 100000
+
 type yamlParser struct {
-	errs ErrorList
+	errs   ErrorList
+	values int
 }
 
 func (p *yamlParser) fail(n *yaml.Node, format string, args ...any) {
@@ -236,6 +241,13 @@ func (p *yamlParser) processors(v *yaml.Node, depth int) []ProcessorSet {
 }
 
 func (p *yamlParser) value(v *yaml.Node, depth int) Value {
+	p.values++
+	if p.values == maxYAMLValues {
+		p.fail(v, "too many values (aliases expand to more than %d)", maxYAMLValues)
+	}
+	if p.values >= maxYAMLValues {
+		return Value{Line: v.Line, Column: v.Column}
+	}
 	if depth > maxYAMLDepth {
 		p.fail(v, "value nested too deeply")
 		return Value{Line: v.Line, Column: v.Column}

@@ -16,8 +16,19 @@ help: ## Show this help.
 build: ## Build every binary into bin/.
 	$(GO) build -o bin/ ./cmd/...
 
+# Fuzz targets of the Fluent Bit config model, each run briefly by `make test`.
+FUZZ_TARGETS := FuzzParseClassic FuzzParseYAML FuzzConvert
+FUZZTIME ?= 5s
+
+.PHONY: fuzz
+fuzz: ## Run each Fluent Bit config fuzz target for FUZZTIME (default 5s).
+	@for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $$t"; \
+		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./pkg/fluentbit || exit 1; \
+	done
+
 .PHONY: test
-test: lint verify-codegen ## Lint, verify generated code, then run every unit and integration test (needs PostgreSQL; started if stopped).
+test: lint verify-codegen fuzz ## Lint, verify generated code, then run every unit and integration test (needs PostgreSQL; started if stopped).
 	hack/ensure-postgres.sh
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 

@@ -9,9 +9,9 @@ import (
 	"k8s.io/apiserver/pkg/registry/generic"
 	"k8s.io/apiserver/pkg/storage"
 	cacherstorage "k8s.io/apiserver/pkg/storage/cacher"
+	storagefeature "k8s.io/apiserver/pkg/storage/feature"
 	"k8s.io/apiserver/pkg/storage/storagebackend"
 	"k8s.io/apiserver/pkg/storage/storagebackend/factory"
-	storagefeature "k8s.io/apiserver/pkg/storage/feature"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -72,6 +72,8 @@ func (b *Backend) RawDecorator() func(config *storagebackend.ConfigForResource, 
 			ResourcePrefix: resourcePrefix,
 			GroupResource:  config.GroupResource,
 			Transformer:    config.Transformer,
+			// As the etcd3 storage factory does when the feature is on.
+			ReportCorruptObjects: unsafeDeletionEnabled(),
 		})
 	}
 }

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -141,6 +142,12 @@ func (l *eventLog) append(evs []*event) {
 		if e.rev != l.head+1 {
 			// readEvents only returns contiguous runs after head.
 			panic(fmt.Sprintf("storage event log: revision %d after %d", e.rev, l.head))
+		}
+		if string(e.key) == compactRevKey {
+			// Another instance (or this one) compacted.
+			if rev, err := strconv.ParseInt(string(e.value), 10, 64); err == nil {
+				l.b.observeCompaction(rev)
+			}
 		}
 		l.events = append(l.events, e)
 		l.bytes += e.size()

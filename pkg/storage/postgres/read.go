@@ -139,7 +139,7 @@ func (s *store) GetList(ctx context.Context, key string, opts storage.ListOption
 		req.start = append(append([]byte{}, lastKey...), 0)
 	}
 	if err := aggregator.Aggregate(); err != nil {
-		return err
+		return s.listError(err)
 	}
 	if v.IsNil() {
 		v.Set(reflect.MakeSlice(v.Type(), 0, 0))
@@ -157,7 +157,7 @@ func (s *store) appendItem(ctx context.Context, transformer value.Transformer, r
 	data, _, err := transformer.TransformFromStorage(ctx, row.value, authenticatedData(row.key))
 	if err != nil {
 		if aggregator.Append(string(row.key), storage.NewInternalError(fmt.Errorf("unable to transform key %q: %w", row.key, err))) {
-			return aggregator.Aggregate()
+			return s.listError(aggregator.Aggregate())
 		}
 		return nil
 	}
@@ -167,7 +167,7 @@ func (s *store) appendItem(ctx context.Context, transformer value.Transformer, r
 	obj, err := s.decoder.DecodeListItem(ctx, data, uint64(row.modRev), newItemFunc)
 	if err != nil {
 		if aggregator.Append(string(row.key), err) {
-			return aggregator.Aggregate()
+			return s.listError(aggregator.Aggregate())
 		}
 		return nil
 	}
@@ -188,9 +188,14 @@ type listItemErrors interface {
 type abortOnFirstError struct{ err error }
 
 func (a *abortOnFirstError) Append(_ string, err error) bool { a.err = err; return true }
-func (a *abortOnFirstError) Aggregate() error              { return a.err }
+func (a *abortOnFirstError) Aggregate() error                { return a.err }
 
-func (s *store) listErrorAggregator() listItemErrors { return &abortOnFirstError{} }
+func (s *store) listErrorAggregator() listItemErrors {
+	if unsafeDeletionEnabled() {
+		return &corruptObjErrAggregator{}
+	}
+	return &abortOnFirstError{}
+}
 
 // growSlice makes room for the expected items, bounded, as etcd3 does.
 func growSlice(v reflect.Value, maxCapacity int, size int) {
@@ -240,4 +245,13 @@ func (s *store) EnableResourceSizeEstimation(getKeys storage.KeysFunc) error {
 	}
 	s.sizes = &sizeEstimator{}
 	return nil
+}
+
+// listError turns collected corrupt items into their API error.
+func (s *store) listError(err error) error {
+	var agg *aggregatedStorageError
+	if errors.As(err, &agg) {
+		return agg.statusError(s.groupResource)
+	}
+	return err
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/apitesting"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -13,7 +14,6 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apiserver/pkg/apis/example"
 	examplev1 "k8s.io/apiserver/pkg/apis/example/v1"
-	"k8s.io/apimachinery/pkg/api/apitesting"
 	"k8s.io/apiserver/pkg/storage"
 	storagetesting "k8s.io/apiserver/pkg/storage/testing"
 	"k8s.io/apiserver/pkg/storage/value"
@@ -116,7 +116,9 @@ func increaseRV(b *Backend) storagetesting.IncreaseRVFunc {
 type storeWithPrefixTransformer struct{ *store }
 
 func (s *storeWithPrefixTransformer) UpdatePrefixTransformer(modifier storagetesting.PrefixTransformerModifier) func() {
-	orig := s.getTransformer().(*storagetesting.PrefixTransformer)
+	s.mu.RLock()
+	orig := s.transformer.(*storagetesting.PrefixTransformer)
+	s.mu.RUnlock()
 	copied := *orig
 	return s.setTransformer(modifier(&copied))
 }
@@ -128,7 +130,10 @@ type storeWithTransformerOverride struct {
 }
 
 func (s *storeWithTransformerOverride) UpdateTransformer(modifier storagetesting.TransformerModifier) func() {
-	return s.store.setTransformer(modifier(s.store.getTransformer()))
+	s.store.mu.RLock()
+	cur := s.store.transformer
+	s.store.mu.RUnlock()
+	return s.store.setTransformer(modifier(cur))
 }
 
 // checkStorageInvariants checks that a created object is stored encoded and

@@ -34,6 +34,10 @@ type StoreConfig struct {
 	GroupResource  schema.GroupResource
 	// Transformer encrypts values at rest; nil stores them as they are.
 	Transformer value.Transformer
+	// ReportCorruptObjects reports values that fail to transform or decode
+	// as corrupt objects, which the registry can then delete unsafely
+	// (the AllowUnsafeMalformedObjectDeletion feature).
+	ReportCorruptObjects bool
 }
 
 // store is a storage.Interface for one resource.
@@ -47,6 +51,10 @@ type store struct {
 	pathPrefix     string
 	resourcePrefix string
 	groupResource  schema.GroupResource
+
+	// reportCorrupt marks data that fails to transform or decode as corrupt,
+	// for unsafe deletion.
+	reportCorrupt bool
 
 	mu          sync.RWMutex
 	transformer value.Transformer
@@ -78,17 +86,23 @@ func (b *Backend) newStore(c StoreConfig) (*store, error) {
 		t = identityTransformer{}
 	}
 	versioner := storage.APIObjectVersioner{}
+	var decoder etcd3.Decoder = etcd3.NewDefaultDecoder(c.Codec, versioner)
+	corrupt := c.ReportCorruptObjects
+	if corrupt {
+		decoder = corruptInterpretingDecoder{decoder}
+	}
 	return &store{
 		b:              b,
 		codec:          c.Codec,
 		versioner:      versioner,
-		decoder:        etcd3.NewDefaultDecoder(c.Codec, versioner),
+		decoder:        decoder,
 		newFunc:        c.NewFunc,
 		newListFunc:    c.NewListFunc,
 		pathPrefix:     pathPrefix,
 		resourcePrefix: c.ResourcePrefix,
 		groupResource:  c.GroupResource,
 		transformer:    t,
+		reportCorrupt:  corrupt,
 	}, nil
 }
 
@@ -104,6 +118,9 @@ func (identityTransformer) TransformToStorage(_ context.Context, data []byte, _ 
 func (s *store) getTransformer() value.Transformer {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	if s.reportCorrupt {
+		return corruptInterpretingTransformer{s.transformer}
+	}
 	return s.transformer
 }
 

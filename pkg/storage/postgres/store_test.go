@@ -1,9 +1,20 @@
 package postgres
 
 import (
+	"context"
+	"errors"
+	"sync/atomic"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/api/apitesting"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	examplev1 "k8s.io/apiserver/pkg/apis/example/v1"
+	"k8s.io/apiserver/pkg/features"
 	storagetesting "k8s.io/apiserver/pkg/storage/testing"
+	"k8s.io/apiserver/pkg/storage/value"
+	utilfeature "k8s.io/apiserver/pkg/util/feature"
+	featuregatetesting "k8s.io/component-base/featuregate/testing"
 )
 
 // The upstream storage conformance suite, run against the PostgreSQL store
@@ -177,4 +188,77 @@ func TestListResourceVersionMatch(t *testing.T) {
 func TestStats(t *testing.T) {
 	ctx, s, _ := testSetup(t)
 	storagetesting.RunTestStats(ctx, t, s, s.codec, s.getTransformer(), false)
+}
+
+// The unsafe deletion of corrupt objects (AllowUnsafeMalformedObjectDeletion).
+
+type failingTransformer struct {
+	value.Transformer
+	fail atomic.Bool
+}
+
+func (f *failingTransformer) setFailing(v bool) { f.fail.Store(v) }
+func (f *failingTransformer) TransformFromStorage(ctx context.Context, data []byte, dataCtx value.Context) ([]byte, bool, error) {
+	if f.fail.Load() {
+		return nil, false, errors.New("synthetic error")
+	}
+	return f.Transformer.TransformFromStorage(ctx, data, dataCtx)
+}
+
+type failingCodec struct {
+	runtime.Codec
+	fail atomic.Bool
+}
+
+func (f *failingCodec) setFailing(v bool) { f.fail.Store(v) }
+func (f *failingCodec) Decode(data []byte, defaults *schema.GroupVersionKind, into runtime.Object) (runtime.Object, *schema.GroupVersionKind, error) {
+	if f.fail.Load() {
+		return nil, nil, errors.New("synthetic error")
+	}
+	return f.Codec.Decode(data, defaults, into)
+}
+
+func enableUnsafeDeletion(t *testing.T, on bool) {
+	featuregatetesting.SetFeatureGateDuringTest(t, utilfeature.DefaultFeatureGate, features.AllowUnsafeMalformedObjectDeletion, on)
+}
+
+func TestDeleteWithConflictAndMissingExpectedTransformOrDecodeError(t *testing.T) {
+	enableUnsafeDeletion(t, true)
+	codec := &failingCodec{Codec: apitesting.TestCodec(codecs, examplev1.SchemeGroupVersion)}
+	ctx, s, _ := testSetup(t, withCodec(codec))
+	storagetesting.RunTestDeleteWithConflictAndMissingExpectedTransformOrDecodeError(ctx, t, s, codec.setFailing)
+}
+
+func TestDeleteWithConflictAndExpectedTransformError(t *testing.T) {
+	enableUnsafeDeletion(t, true)
+	transformer := &failingTransformer{Transformer: storagetesting.NewPrefixTransformer([]byte("test!"), false)}
+	ctx, s, _ := testSetup(t, withTransformer(transformer))
+	storagetesting.RunTestDeleteExpectedTransformOrDecodeError(ctx, t, s, transformer.setFailing)
+}
+
+func TestDeleteWithConflictAndExpectedDecodeError(t *testing.T) {
+	enableUnsafeDeletion(t, true)
+	codec := &failingCodec{Codec: apitesting.TestCodec(codecs, examplev1.SchemeGroupVersion)}
+	ctx, s, _ := testSetup(t, withCodec(codec))
+	storagetesting.RunTestDeleteExpectedTransformOrDecodeError(ctx, t, s, codec.setFailing)
+}
+
+func TestDeleteWithSuggestionAndMissingExpectedTransformOrDecodeFailure(t *testing.T) {
+	enableUnsafeDeletion(t, true)
+	ctx, s, _ := testSetup(t)
+	storagetesting.RunTestDeleteWithSuggestionAndMissingExpectedTransformOrDecodeError(ctx, t, s)
+}
+
+func TestGetListWithErrorAggregation(t *testing.T) {
+	enableUnsafeDeletion(t, true)
+	ctx, s, _ := testSetup(t)
+	corruptErr := &corruptObjectError{err: errors.New("bits flipped"), errType: untransformable}
+	storagetesting.RunTestGetListWithErrorAggregation(ctx, t, &storeWithTransformerOverride{Interface: s, store: s}, corruptErr)
+}
+
+func TestGetListWithoutErrorAggregation(t *testing.T) {
+	enableUnsafeDeletion(t, false)
+	ctx, s, _ := testSetup(t)
+	corruptErr := &corruptObjectError{err: errors.New("bits flipped"), errType: untransformable}
+	storagetesting.RunTestGetListWithoutErrorAggregation(ctx, t, &storeWithTransformerOverride{Interface: s, store: s}, corruptErr)
 }

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/apiserver/pkg/features"
@@ -156,6 +156,9 @@ func (w *watcher) follow() error {
 		defer t.Stop()
 		ticker = t.C
 	}
+	if w.rev < w.s.b.CompactRevision() {
+		return apierrors.NewResourceExpired("The resourceVersion for the provided watch is too old.")
+	}
 	_, _, _, seenProgress, _ := log.since(w.rev)
 	for {
 		evs, head, changed, progressGen, inMemory := log.since(w.rev)
@@ -250,10 +253,14 @@ func (w *watcher) transform(e *event) (*watch.Event, error) {
 	// update moved the object into or out of a filtered watch.
 	if len(e.prevValue) > 0 && (e.deleted || !w.pred.Empty()) {
 		data, _, err := w.s.getTransformer().TransformFromStorage(w.ctx, e.prevValue, key)
-		if err != nil {
-			return nil, err
+		if err == nil {
+			old, err = decodeObj(w.s, data, e.rev)
 		}
-		if old, err = decodeObj(w.s, data, e.rev); err != nil {
+		if err != nil {
+			var corrupt *corruptObjectError
+			if e.deleted && errors.As(err, &corrupt) {
+				return nil, &corruptObjectDeletedError{err: corrupt}
+			}
 			return nil, err
 		}
 	}
@@ -334,8 +341,12 @@ func (w *watcher) sendError(err error) {
 	if errors.Is(err, context.Canceled) {
 		return
 	}
-	if errors.Is(err, errCompacted) {
+	var deletedCorrupt *corruptObjectDeletedError
+	switch {
+	case errors.Is(err, errCompacted):
 		err = apierrors.NewResourceExpired("The resourceVersion for the provided watch is too old.")
+	case errors.As(err, &deletedCorrupt):
+		err = deletedCorrupt.status()
 	}
 	var status apierrors.APIStatus
 	if !errors.As(err, &status) {
@@ -365,5 +376,5 @@ func (t *timedObject) GetObjectMeta() metav1.Object {
 func (t *timedObject) DeepCopyObject() runtime.Object {
 	return &timedObject{Object: t.Object.DeepCopyObject(), recordTime: t.recordTime}
 }
-func (t *timedObject) RecordTime() time.Time   { return t.recordTime }
+func (t *timedObject) RecordTime() time.Time  { return t.recordTime }
 func (t *timedObject) Unwrap() runtime.Object { return t.Object }

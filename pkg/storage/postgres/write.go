@@ -3,6 +3,7 @@ package postgres
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 
@@ -88,10 +89,17 @@ func (s *store) Get(ctx context.Context, key string, opts storage.GetOptions, ou
 		return storage.NewKeyNotFoundError(preparedKey, 0)
 	}
 	data, _, err := s.getTransformer().TransformFromStorage(ctx, row.value, authenticatedData(preparedKey))
-	if err != nil {
-		return storage.NewInternalError(err)
+	if err == nil {
+		err = s.decoder.Decode(data, out, row.modRev)
+	} else {
+		err = storage.NewInternalError(err)
 	}
-	return s.decoder.Decode(data, out, row.modRev)
+	var corrupt *corruptObjectError
+	if errors.As(err, &corrupt) {
+		// The registry offers unsafe deletion for exactly this error.
+		return storage.NewCorruptObjError(preparedKey, corrupt)
+	}
+	return err
 }
 
 // Delete implements storage.Interface.

@@ -1,0 +1,138 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/google/uuid"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/klog/v2"
+
+	"github.com/calyptia/core-management-plane/pkg/controller/pipelinerefs"
+	clientset "github.com/calyptia/core-management-plane/pkg/generated/clientset/versioned"
+	informers "github.com/calyptia/core-management-plane/pkg/generated/informers/externalversions"
+	"github.com/calyptia/core-management-plane/pkg/storage/postgres"
+)
+
+// controllerWorkers is how many pipelines the reference controller checks at once.
+const controllerWorkers = 2
+
+// Run connects to PostgreSQL, serves the API until ctx ends, and runs the
+// controllers (under leader election unless standalone).
+func (o *Options) Run(ctx context.Context) error {
+	pool, err := o.Postgres.NewPool(ctx)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	backend, err := postgres.NewBackend(ctx, pool, postgres.Options{})
+	if err != nil {
+		return fmt.Errorf("starting PostgreSQL storage backend: %w", err)
+	}
+	defer backend.Close()
+
+	cfg, err := o.Config(ctx, backend)
+	if err != nil {
+		return err
+	}
+	server, err := cfg.Complete().New()
+	if err != nil {
+		return err
+	}
+
+	// Kubernetes informers for admission (webhooks, policies); nil standalone.
+	if f := cfg.GenericConfig.SharedInformerFactory; f != nil {
+		server.GenericAPIServer.AddPostStartHookOrDie("start-kube-informers", func(hc genericapiserver.PostStartHookContext) error {
+			f.Start(hc.Done())
+			return nil
+		})
+	}
+	kubeConfig := cfg.GenericConfig.ClientConfig
+	server.GenericAPIServer.AddPostStartHookOrDie("start-cloud-api-controllers", func(hc genericapiserver.PostStartHookContext) error {
+		// The controllers talk to this server through the privileged loopback
+		// connection, so they need no credentials of their own.
+		go o.runControllers(hc.Context, hc.LoopbackClientConfig, kubeConfig)
+		return nil
+	})
+
+	return server.GenericAPIServer.PrepareRun().RunWithContext(ctx)
+}
+
+// runControllers runs the controllers while this replica leads, campaigning
+// again after losing the lease, until ctx ends.
+func (o *Options) runControllers(ctx context.Context, loopback, kubeConfig *rest.Config) {
+	run := func(ctx context.Context) {
+		if err := startControllers(ctx, loopback); err != nil {
+			klog.ErrorS(err, "Controllers stopped")
+		}
+	}
+	if !o.LeaderElection.LeaderElect {
+		klog.InfoS("Running controllers without leader election")
+		run(ctx)
+		return
+	}
+	lec, err := o.leaderElectionConfig(kubeConfig, run)
+	if err != nil {
+		// Serving the API matters more than its controllers: report, do not exit.
+		klog.ErrorS(err, "Cannot run leader election; controllers are not running")
+		return
+	}
+	for ctx.Err() == nil {
+		leaderelection.RunOrDie(ctx, *lec)
+	}
+}
+
+func (o *Options) leaderElectionConfig(kubeConfig *rest.Config, run func(context.Context)) (*leaderelection.LeaderElectionConfig, error) {
+	if kubeConfig == nil {
+		return nil, fmt.Errorf("leader election needs a kube-apiserver (--kubeconfig or in-cluster config)")
+	}
+	client, err := kubernetes.NewForConfig(rest.AddUserAgent(kubeConfig, "cloud-api-leader-election"))
+	if err != nil {
+		return nil, fmt.Errorf("creating leader election client: %w", err)
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		return nil, fmt.Errorf("getting hostname for the leader election identity: %w", err)
+	}
+	// The suffix keeps two processes on one host apart.
+	id := host + "_" + uuid.NewString()
+	lock, err := resourcelock.New(o.LeaderElection.ResourceLock,
+		o.LeaderElection.ResourceNamespace, o.LeaderElection.ResourceName,
+		client.CoreV1(), client.CoordinationV1(), resourcelock.ResourceLockConfig{Identity: id})
+	if err != nil {
+		return nil, fmt.Errorf("creating leader election lock: %w", err)
+	}
+	return &leaderelection.LeaderElectionConfig{
+		Lock:            lock,
+		LeaseDuration:   o.LeaderElection.LeaseDuration.Duration,
+		RenewDeadline:   o.LeaderElection.RenewDeadline.Duration,
+		RetryPeriod:     o.LeaderElection.RetryPeriod.Duration,
+		ReleaseOnCancel: true,
+		Name:            o.LeaderElection.ResourceName,
+		Callbacks: leaderelection.LeaderCallbacks{
+			OnStartedLeading: run,
+			OnStoppedLeading: func() { klog.InfoS("Stopped leading; controllers stopped", "identity", id) },
+			OnNewLeader:      func(leader string) { klog.V(2).InfoS("Controller leader", "identity", leader) },
+		},
+	}, nil
+}
+
+// startControllers runs every controller until ctx ends.
+func startControllers(ctx context.Context, loopback *rest.Config) error {
+	client, err := clientset.NewForConfig(rest.AddUserAgent(rest.CopyConfig(loopback), "cloud-api-controllers"))
+	if err != nil {
+		return fmt.Errorf("creating loopback client: %w", err)
+	}
+	factory := informers.NewSharedInformerFactory(client, 10*time.Minute)
+	refs := pipelinerefs.NewController(client, factory)
+	factory.Start(ctx.Done())
+	defer factory.Shutdown()
+	refs.Run(ctx, controllerWorkers)
+	return nil
+}

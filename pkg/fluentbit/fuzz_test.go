@@ -66,10 +66,14 @@ func FuzzParseYAML(f *testing.F) {
 	})
 }
 
-// FuzzConvert requires that whatever Convert writes parses again and means the same.
+// FuzzConvert requires that whatever Convert writes parses again and, converted back, means the
+// same as the input.
 func FuzzConvert(f *testing.F) {
 	addCorpusSeeds(f, FormatClassic, true)
 	addCorpusSeeds(f, FormatYAML, true)
+	for _, a := range awkwardConfigs {
+		f.Add([]byte(a.src), a.format == FormatYAML)
+	}
 	f.Fuzz(func(t *testing.T, src []byte, isYAML bool) {
 		from := FormatClassic
 		if isYAML {
@@ -91,10 +95,19 @@ func FuzzConvert(f *testing.F) {
 			if err != nil {
 				t.Fatalf("Convert %s -> %s wrote what does not parse: %v\ninput:\n%q\noutput:\n%q", from, to, err, src, out)
 			}
-			if to == from {
-				if want, got := canonical(cfg), canonical(again); want != got {
-					t.Fatalf("Convert %s -> %s changed the config:\ninput:\n%q\noutput:\n%q\nwant:\n%s\ngot:\n%s", from, to, src, out, want, got)
+			if to != from {
+				// And back: the round trip must keep plugins, order and properties.
+				back, err := Convert(again, from)
+				if err != nil {
+					t.Fatalf("Convert %s -> %s -> %s failed on the way back: %v\ninput:\n%q\nmiddle:\n%q", from, to, from, err, src, out)
 				}
+				if again, err = Parse(back, from); err != nil {
+					t.Fatalf("Convert %s -> %s -> %s wrote what does not parse: %v\ninput:\n%q\noutput:\n%q", from, to, from, err, src, back)
+				}
+				out = back
+			}
+			if want, got := canonical(cfg), canonical(again); want != got {
+				t.Fatalf("Convert from %s via %s changed the config:\ninput:\n%q\noutput:\n%q\nwant:\n%s\ngot:\n%s", from, to, src, out, want, got)
 			}
 		}
 	})

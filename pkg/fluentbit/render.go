@@ -131,13 +131,17 @@ func writeClassic(cfg *Config) ([]byte, error) {
 		errs = append(errs, &Error{Line: line, Section: section, Plugin: plugin, Property: prop, Message: msg})
 	}
 	for _, e := range cfg.Env {
-		if e.Value.Kind != ScalarValue || strings.ContainsAny(e.Value.Scalar, "\n\r") {
-			fail(e.Line, "env", "", e.Key, "cannot be written in the classic format (multi-line or nested value)")
+		if !setKeyRe.MatchString(e.Key) || e.Value.Kind != ScalarValue || strings.ContainsAny(e.Value.Scalar, "\n\r") || strings.TrimSpace(e.Value.Scalar) != e.Value.Scalar {
+			fail(e.Line, "env", "", e.Key, "cannot be written as a classic @SET (variable name, or multi-line, padded or nested value)")
 			continue
 		}
 		fmt.Fprintf(&b, "@SET %s=%s\n", e.Key, e.Value.Scalar)
 	}
 	for _, in := range cfg.Includes {
+		if in.Path == "" || strings.ContainsAny(in.Path, " \t\r\n") {
+			fail(in.Line, "includes", "", "", "a path that is empty or has blanks cannot be written as a classic @INCLUDE")
+			continue
+		}
 		fmt.Fprintf(&b, "@INCLUDE %s\n", in.Path)
 	}
 	for _, s := range cfg.Sections {
@@ -160,10 +164,18 @@ func writeClassic(cfg *Config) ([]byte, error) {
 		if !ok {
 			header = strings.ToUpper(s.Kind)
 		}
+		if !classicNameRe.MatchString(header) || strings.ToLower(header) != s.Kind {
+			fail(s.Line, s.Kind, "", "", "section name cannot be written as a classic [SECTION] header")
+			continue
+		}
 		fmt.Fprintf(&b, "[%s]\n", header)
 		lines := classicLines(s, fail)
 		writeAligned(&b, "    ", lines)
 		for _, g := range s.Groups {
+			if !classicNameRe.MatchString(g.Name) {
+				fail(g.Line, s.Kind, s.Name(), g.Name, "group name cannot be written as a classic [GROUP] header")
+				continue
+			}
 			fmt.Fprintf(&b, "\n    [%s]\n", g.Name)
 			writeAligned(&b, "        ", classicLines(&Section{Kind: s.Kind, Properties: g.Properties}, fail))
 		}
@@ -202,8 +214,12 @@ func classicLines(s *Section, fail func(line int, section, plugin, prop, msg str
 				fail(p.Line, s.Kind, s.Name(), p.Key, "empty or multi-line values cannot be written in the classic format")
 				continue
 			}
-			if strings.TrimSpace(v.Scalar) != v.Scalar || strings.ContainsAny(p.Key, " \t") || p.Key == "" {
+			if strings.TrimSpace(v.Scalar) != v.Scalar {
 				fail(p.Line, s.Kind, s.Name(), p.Key, "leading or trailing blanks cannot be written in the classic format")
+				continue
+			}
+			if !classicKeyRe.MatchString(p.Key) {
+				fail(p.Line, s.Kind, s.Name(), p.Key, "key cannot be written in the classic format (empty, blanks, or starts with # or [)")
 				continue
 			}
 			lines = append(lines, kv{p.Key, v.Scalar})
@@ -244,6 +260,13 @@ func writeClassicUpstream(b *bytes.Buffer, s *Section, fail func(line int, secti
 		writeAligned(b, "    ", classicLines(&Section{Kind: "node", Properties: n.Map}, fail))
 	}
 }
+
+var (
+	// classicKeyRe is what reads back as the same key: no blanks, not a comment or a header.
+	classicKeyRe = regexp.MustCompile(`^[^\s#\[][^\s]*$`)
+	// classicNameRe is what reads back as the same section or group header.
+	classicNameRe = regexp.MustCompile(`^[^\[\]\r\n]*[^\[\]\s][^\[\]\r\n]*$`)
+)
 
 var unescapedQuote = regexp.MustCompile(`(^|[^\\])"`)
 

@@ -50,10 +50,10 @@ func canonical(cfg *Config) string {
 	var section func(indent string, s *Section)
 	section = func(indent string, s *Section) {
 		fmt.Fprintf(&b, "%s[%s]\n", indent, s.Kind)
-		canonProps(&b, indent+"  ", s.Properties)
+		canonProps(&b, indent+"  ", s.Properties, s.Kind == KindMultilineParser)
 		for _, g := range s.Groups {
 			fmt.Fprintf(&b, "%s  group %s\n", indent, g.Name)
-			canonProps(&b, indent+"    ", g.Properties)
+			canonProps(&b, indent+"    ", g.Properties, false)
 		}
 		for _, set := range s.Processors {
 			fmt.Fprintf(&b, "%s  processors %s\n", indent, set.Signal)
@@ -68,11 +68,29 @@ func canonical(cfg *Config) string {
 	return b.String()
 }
 
-func canonProps(b *strings.Builder, indent string, ps []Property) {
+func canonProps(b *strings.Builder, indent string, ps []Property, multiline bool) {
 	var keys []string
 	vals := map[string][]string{}
 	for _, p := range ps {
 		k := strings.ToLower(p.Key)
+		if multiline && (k == "rule" || k == "rules") {
+			// A multiline parser's rules are `rule` lines in classic and a `rules` list in YAML.
+			k = "rule"
+			if _, seen := vals[k]; !seen {
+				keys = append(keys, k)
+			}
+			rules := []Value{p.Value}
+			if p.Value.Kind == ListValue {
+				rules = p.Value.List
+			}
+			for _, r := range rules {
+				if parsed, ok := ruleFromClassic(r.Scalar, 0); ok && r.Kind == ScalarValue {
+					r = parsed
+				}
+				vals[k] = append(vals[k], canonValue(r))
+			}
+			continue
+		}
 		if _, seen := vals[k]; !seen {
 			keys = append(keys, k)
 		}
@@ -80,11 +98,6 @@ func canonProps(b *strings.Builder, indent string, ps []Property) {
 			for _, v := range p.Value.List {
 				vals[k] = append(vals[k], canonValue(v))
 			}
-			continue
-		}
-		if r, ok := ruleFromClassic(p.Value.Scalar, 0); ok && k == "rule" && p.Value.Kind == ScalarValue {
-			// Blanks between a classic rule's quoted fields carry no meaning.
-			vals[k] = append(vals[k], canonValue(r))
 			continue
 		}
 		vals[k] = append(vals[k], canonValue(p.Value))
@@ -171,5 +184,78 @@ func TestRoundTrip(t *testing.T) {
 		converted[FormatClassic], converted[FormatYAML], refused)
 	if converted[FormatClassic] < 300 || converted[FormatYAML] < 300 {
 		t.Errorf("too few round trips: %v", converted)
+	}
+}
+
+// awkwardConfigs hold what one format can say and the other cannot, or only differently. Convert
+// must either refuse them or round-trip them unchanged; they also seed FuzzConvert.
+var awkwardConfigs = []struct {
+	format Format
+	src    string
+}{
+	{FormatYAML, "pipeline:\n  inputs:\n    - name: dummy\n      '#x': 1\n"},
+	{FormatYAML, "pipeline:\n  inputs:\n    - name: dummy\n      '[x]': 1\n"},
+	{FormatYAML, "pipeline:\n  inputs:\n    - name: dummy\n      '@x': 1\n"},
+	{FormatYAML, "pipeline:\n  inputs:\n    - name: dummy\n      'a b': 1\n"},
+	{FormatYAML, "pipeline:\n  inputs:\n    - name: dummy\n      v: ''\n"},
+	{FormatYAML, "pipeline:\n  inputs:\n    - name: dummy\n      v: ' padded'\n"},
+	{FormatYAML, "env:\n  'a=b': c\n"},
+	{FormatYAML, "env:\n  'a b': c\n"},
+	{FormatYAML, "includes:\n  - 'a b'\n"},
+	{FormatYAML, "includes:\n  - ''\n"},
+	{FormatYAML, "service:\n  flush: '#1'\n"},
+	{FormatYAML, "custom_info:\n  a: 1\n"},
+	{FormatYAML, "'[odd]':\n  a: 1\n"},
+	{FormatYAML, "'odd]':\n  a: 1\n"},
+	{FormatYAML, "multiline_parsers:\n  - name: x\n    rules:\n      - state: a\n        regex: b\n        next_state: c\n    rule: '\"a\"   \"b\" \"c\"'\n"},
+	{FormatYAML, "plugins:\n  - /a.so\n"},
+	{FormatYAML, "upstream_servers:\n  - name: u\n    nodes:\n      - name: n1\n        host: h\n"},
+	{FormatYAML, "pipeline:\n  outputs:\n    - name: stdout\n      match: '*'\n      format: \"line1\\nline2\"\n"},
+	{FormatClassic, "[INPUT]\n    name dummy\n    key: value\n"},
+	{FormatClassic, "[INPUT]\n    name dummy\n    - item\n"},
+	{FormatClassic, "[INPUT]\n    name dummy\n    k *\n    k &anchor\n    k !tag\n    k 'quoted'\n    k \"dq\"\n    k {a: 1}\n    k ~\n    k null\n    k 0x1F\n"},
+	{FormatClassic, "[MULTILINE_PARSER]\n    name x\n    rule \"start_state\" \"/a\\\"b/\" \"cont\"\n    rule broken\n"},
+	{FormatClassic, "[UPSTREAM]\n    name u\n[NODE]\n    name n1\n[NODE]\n    name n2\n"},
+	{FormatClassic, "[NODE]\n    name orphan\n"},
+	{FormatClassic, "[INPUT]\n    name tail\n    [GROUP g]\n        a 1\n"},
+	{FormatClassic, "[SERVICE]\n    flush 1\n[SERVICE]\n    grace 2\n"},
+	{FormatClassic, "[X]\n    a 1\n[X]\n    b 2\n"},
+}
+
+func TestConvertAwkward(t *testing.T) {
+	for _, tc := range awkwardConfigs {
+		t.Run(tc.src, func(t *testing.T) {
+			cfg, err := Parse([]byte(tc.src), tc.format)
+			if err != nil {
+				t.Fatal(err)
+			}
+			other := FormatYAML
+			if tc.format == FormatYAML {
+				other = FormatClassic
+			}
+			out, err := Convert(cfg, other)
+			if err != nil {
+				var el ErrorList
+				if el, _ = err.(ErrorList); len(el) == 0 || el[0].Line == 0 {
+					t.Fatalf("refusal without a positioned ErrorList: %v", err)
+				}
+				return
+			}
+			mid, err := Parse(out, other)
+			if err != nil {
+				t.Fatalf("converted %s does not parse: %v\n%s", other, err, out)
+			}
+			back, err := Convert(mid, tc.format)
+			if err != nil {
+				t.Fatalf("converting back failed: %v", err)
+			}
+			again, err := Parse(back, tc.format)
+			if err != nil {
+				t.Fatalf("round-tripped %s does not parse: %v\n%s", tc.format, err, back)
+			}
+			if want, got := canonical(cfg), canonical(again); want != got {
+				t.Fatalf("round trip changed the config:\nwant\n%s\ngot\n%s\nvia\n%s", want, got, out)
+			}
+		})
 	}
 }

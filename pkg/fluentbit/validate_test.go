@@ -295,3 +295,22 @@ func TestErrorList(t *testing.T) {
 		t.Fatalf("Error() = %q", got)
 	}
 }
+
+// TestYAMLSlashEscape: libyaml (Fluent Bit) accepts the JSON escape `\/` in double-quoted
+// strings; other scalars keep their backslashes.
+func TestYAMLSlashEscape(t *testing.T) {
+	src := "pipeline:\n  inputs:\n    - name: dummy\n      a: \"\\/sensitive-.*\"\n      b: '\\/kept'\n      c: plain\\/kept # it's \"\\/\"\n      d: it's \"\\/kept\"\n"
+	cfg, err := Parse([]byte(src), FormatYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := cfg.Inputs()[0]
+	for key, want := range map[string]string{"a": "/sensitive-.*", "b": `\/kept`, "c": `plain\/kept`, "d": `it's "\/kept"`} {
+		if got, _ := in.Get(key); got != want {
+			t.Errorf("%s = %q, want %q", key, got, want)
+		}
+	}
+	if _, err := Parse([]byte("a: \"\\q\"\n"), FormatYAML); err == nil {
+		t.Error("other unknown escapes must stay errors")
+	}
+}

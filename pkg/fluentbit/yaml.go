@@ -323,19 +323,6 @@ func (p *yamlParser) scalarList(v *yaml.Node, what string) []*yaml.Node {
 	return out
 }
 
-// Parse parses src in the given format. Syntax errors are returned as an ErrorList whose entries
-// carry the line (and column where known).
-func Parse(src []byte, format Format) (*Config, error) {
-	switch format {
-	case FormatClassic:
-		return parseClassic(src)
-	case FormatYAML:
-		return parseYAML(src)
-	default:
-		return nil, fmt.Errorf("unknown config format %q", format)
-	}
-}
-
 // unescapeSlashes rewrites `\/` to `/` inside double-quoted scalars. A quote opens a scalar only
 // where a scalar can start (after ": ", "- ", "[", "{", "," or at the start of a line), so quotes
 // inside plain scalars and comments are left alone.

@@ -232,12 +232,12 @@ func (v *validator) service(sec *Section) {
 			v.add(&Error{Line: p.Line, Column: p.Column, Section: KindService, Property: p.Key, Message: "unsupported nested service property"})
 			continue
 		}
-		typ, ok := serviceTypes[key]
-		if !ok {
-			continue
-		}
 		for _, val := range p.Value.scalars() {
-			if msg := checkType(typ, val.Scalar); msg != "" {
+			msg := checkType(serviceTypes[key], val.Scalar)
+			if msg == "" {
+				msg = checkEnum(KindService, "", key, val.Scalar)
+			}
+			if msg != "" {
 				v.add(&Error{Line: p.Line, Column: p.Column, Section: KindService, Property: p.Key, Message: msg})
 			}
 		}
@@ -309,7 +309,14 @@ func nonService(sec *Section) string {
 // enums are string options whose accepted values Fluent Bit checks when the plugin starts, by
 // "kind:plugin" ("*" for every plugin).
 var enums = map[string]map[string][]string{
-	"*":            {"log_level": {"off", "error", "warn", "warning", "info", "debug", "trace"}},
+	"*": {
+		"log_level":    {"off", "error", "warn", "warning", "info", "debug", "trace"},
+		"storage.type": {"memory", "filesystem", "memrb"},
+	},
+	"service:": {
+		"log_level":    {"off", "error", "warn", "warning", "info", "debug", "trace"},
+		"storage.sync": {"normal", "full"},
+	},
 	"input:syslog": {"mode": {"unix_udp", "unix_tcp", "tcp", "udp"}},
 }
 
@@ -318,7 +325,11 @@ func checkEnum(kind, plugin, key, value string) string {
 	if strings.Contains(value, "${") || strings.Contains(value, "{{") {
 		return ""
 	}
-	for _, p := range []string{"*", kind + ":" + strings.ToLower(plugin)} {
+	scopes := []string{"*", kind + ":" + strings.ToLower(plugin)}
+	if kind == KindService {
+		scopes = []string{"service:"}
+	}
+	for _, p := range scopes {
 		allowed, ok := enums[p][key]
 		if !ok {
 			continue

@@ -111,6 +111,16 @@ func TestValidate(t *testing.T) {
 			},
 		},
 		{
+			name:   "storage settings",
+			format: FormatClassic,
+			src:    "[SERVICE]\n    storage.sync fast\n    log_level verbose\n[INPUT]\n    name dummy\n    storage.type disk\n",
+			want: []string{
+				`line 2: service: property "storage.sync": invalid value "fast" (one of normal, full)`,
+				`line 3: service: property "log_level": invalid value "verbose" (one of off, error, warn, warning, info, debug, trace)`,
+				`line 6: input "dummy": property "storage.type": invalid value "disk" (one of memory, filesystem, memrb)`,
+			},
+		},
+		{
 			name:   "plugin name from @SET",
 			format: FormatClassic,
 			src:    "@SET out=stdout\n[OUTPUT]\n    name ${out}\n    match *\n",

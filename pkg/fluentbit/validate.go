@@ -64,8 +64,9 @@ func isCoreProperty(kind, plugin, key string) bool {
 }
 
 // Validate checks what Fluent Bit itself would refuse when loading cfg: unknown plugins, unknown
-// properties, property values of the wrong type, properties set twice, and filters or outputs
-// without a match rule. Pipeline-level policy is ValidatePipeline's job.
+// properties, property values of the wrong type, properties set twice, and filters without a
+// match rule. Errors are sorted by line. Pipeline-level rules (at least one input and one output,
+// outputs with a match rule, which Fluent Bit only warns about) are ValidatePipeline's job.
 func (s *Schema) Validate(cfg *Config) ErrorList {
 	v := &validator{schema: s, env: map[string]string{}}
 	for _, p := range cfg.Env {
@@ -139,7 +140,6 @@ func (v *validator) plugin(sec *Section, needMatch bool) {
 		return
 	}
 	counts := map[string]int{}
-	first := map[string]*Property{}
 	for i := range sec.Properties {
 		p := &sec.Properties[i]
 		key := strings.ToLower(p.Key)
@@ -194,9 +194,6 @@ func (v *validator) plugin(sec *Section, needMatch bool) {
 				v.add(&Error{Line: p.Line, Column: p.Column, Section: sec.Kind, Plugin: name, Property: p.Key, Message: msg})
 			}
 			counts[key]++
-		}
-		if first[key] == nil {
-			first[key] = p
 		}
 		if scalarTypes[opt.Type] && counts[key] == 2 {
 			v.add(&Error{Line: p.Line, Column: p.Column, Section: sec.Kind, Plugin: name, Property: p.Key, Message: "property is set more than once"})

@@ -266,6 +266,7 @@ func TestParseClassicStructure(t *testing.T) {
 }
 
 func TestValidatePipeline(t *testing.T) {
+	routed := "pipeline:\n  inputs:\n    - name: dummy\n      routes:\n        logs:\n          - name: errors\n            condition: {default: true}\n            to:\n              outputs:\n                - err_out\n                - name: stdout.1\n                - missing\n  outputs:\n    - name: stdout\n      alias: err_out\n    - name: stdout\n"
 	tests := []struct {
 		name string
 		src  string
@@ -277,10 +278,16 @@ func TestValidatePipeline(t *testing.T) {
 		{"port collision", "[INPUT]\n    name tcp\n[INPUT]\n    name http\n    port 5170\n[OUTPUT]\n    name stdout\n    match *\n",
 			[]string{`line 5: input "http": property "port": port 5170/TCP is already used by input "tcp" at line 1`}},
 		{"same port different protocols", "[INPUT]\n    name tcp\n[INPUT]\n    name udp\n[OUTPUT]\n    name stdout\n    match *\n", nil},
+		{"routes to outputs by alias, instance name, or missing", routed,
+			[]string{`line 12: input "dummy": property "routes": route "errors" sends to output "missing", which is not defined`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := Parse([]byte(tc.src), FormatClassic)
+			format := FormatClassic
+			if strings.HasPrefix(tc.src, "pipeline:") {
+				format = FormatYAML
+			}
+			cfg, err := Parse([]byte(tc.src), format)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -131,13 +131,36 @@ func (s *Section) Get(key string) (string, bool) {
 	return p.Value.Scalar, true
 }
 
-// Set replaces the value of the first property with the given key, or appends the property.
+// Set gives the key one value: the first property with the key (compared case-insensitively)
+// takes the value and later ones are removed; without one, the property is appended.
 func (s *Section) Set(key, value string) {
-	if p := s.Property(key); p != nil {
-		p.Value = Value{Kind: ScalarValue, Scalar: value, Line: p.Value.Line, Column: p.Value.Column}
-		return
+	out := s.Properties[:0]
+	found := false
+	for _, p := range s.Properties {
+		if strings.EqualFold(p.Key, key) {
+			if found {
+				continue
+			}
+			found = true
+			p.Value = Value{Kind: ScalarValue, Scalar: value, Line: p.Value.Line, Column: p.Value.Column}
+		}
+		out = append(out, p)
 	}
-	s.Properties = append(s.Properties, Property{Key: key, Value: Value{Kind: ScalarValue, Scalar: value}})
+	s.Properties = out
+	if !found {
+		s.Properties = append(s.Properties, Property{Key: key, Value: Value{Kind: ScalarValue, Scalar: value}})
+	}
+}
+
+// Delete removes every property with the key.
+func (s *Section) Delete(key string) {
+	out := s.Properties[:0]
+	for _, p := range s.Properties {
+		if !strings.EqualFold(p.Key, key) {
+			out = append(out, p)
+		}
+	}
+	s.Properties = out
 }
 
 // IsPlugin reports whether the section instantiates a plugin (and so has a schema).

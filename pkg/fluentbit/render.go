@@ -75,10 +75,19 @@ func onOff(b bool) string {
 }
 
 func applyStorage(cfg *Config, st *StorageSettings) {
-	svc := firstOf(cfg, KindService)
-	if svc == nil {
-		svc = &Section{Kind: KindService}
-		cfg.Sections = append([]*Section{svc}, cfg.Sections...)
+	services := cfg.SectionsOf(KindService)
+	if len(services) == 0 {
+		services = []*Section{{Kind: KindService}}
+		cfg.Sections = append(services, cfg.Sections...)
+	}
+	svc := services[0]
+	// A later [SERVICE] would override the profile: the profile's keys live in the first only.
+	for _, later := range services[1:] {
+		for _, key := range []string{"storage.path", "storage.sync", "storage.max_chunks_up", "storage.backlog.mem_limit"} {
+			if st.settles(key) {
+				later.Delete(key)
+			}
+		}
 	}
 	if st.Path != "" {
 		svc.Set("storage.path", st.Path)
@@ -106,13 +115,19 @@ func applyStorage(cfg *Config, st *StorageSettings) {
 	}
 }
 
-func firstOf(cfg *Config, kind string) *Section {
-	for _, s := range cfg.Sections {
-		if s.Kind == kind {
-			return s
-		}
+// settles reports whether the settings set a service key.
+func (st *StorageSettings) settles(key string) bool {
+	switch key {
+	case "storage.path":
+		return st.Path != ""
+	case "storage.sync":
+		return st.SyncFull != nil
+	case "storage.max_chunks_up":
+		return st.MaxChunksUp > 0
+	case "storage.backlog.mem_limit":
+		return st.BacklogMemLimit != ""
 	}
-	return nil
+	return false
 }
 
 // classicHeaders spells the known section kinds as Fluent Bit's documentation does.

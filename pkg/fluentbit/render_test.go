@@ -146,6 +146,12 @@ func TestRenderStorage(t *testing.T) {
 `,
 		},
 		{
+			name:    "the profile wins over repeated service sections and keys",
+			src:     "[SERVICE]\n    storage.sync normal\n[INPUT]\n    name dummy\n[SERVICE]\n    storage.sync normal\n    flush 2\n",
+			storage: StorageSettings{SyncFull: &yes},
+			want:    "[SERVICE]\n    storage.sync full\n\n[INPUT]\n    name dummy\n\n[SERVICE]\n    flush 2\n",
+		},
+		{
 			name:    "high-performance-optimal-throughput keeps the rest of the service",
 			src:     "[SERVICE]\n    flush 1\n    storage.sync normal\n[INPUT]\n    name dummy\n",
 			storage: StorageSettings{SyncFull: &yes, InputStorageType: "memory"},

@@ -51,13 +51,17 @@ var listeners = map[string]map[string]listener{
 func (c *Config) Ports() []Port {
 	var out []Port
 	if svc := c.Service(); svc != nil {
-		if on, ok := svc.Get("http_server"); ok && isTrue(on) {
-			p := Port{Plugin: "http_server", Port: 2020, Protocol: "TCP", Line: svc.Line, Section: KindService}
-			if prop := svc.Property("http_server"); prop != nil {
-				p.Line = prop.Line
+		// Service settings repeat across [SERVICE] sections; Fluent Bit keeps the last value.
+		last := &Section{Kind: KindService, Line: svc.Line}
+		for i := len(svc.Properties) - 1; i >= 0; i-- {
+			if last.Property(svc.Properties[i].Key) == nil {
+				last.Properties = append(last.Properties, svc.Properties[i])
 			}
-			p.Address, _ = svc.Get("http_listen")
-			if ok := override(&p, svc, "http_port"); ok {
+		}
+		if on, ok := last.Get("http_server"); ok && isTrue(on) {
+			p := Port{Plugin: "http_server", Port: 2020, Protocol: "TCP", Line: last.Property("http_server").Line, Section: KindService}
+			p.Address, _ = last.Get("http_listen")
+			if ok := override(&p, last, "http_port"); ok {
 				out = append(out, p)
 			}
 		}

@@ -108,6 +108,12 @@ func TestPorts(t *testing.T) {
 			src:    "[SERVICE]\n    http_server off\n    http_port 9999\n",
 		},
 		{
+			name:   "the last service setting wins",
+			format: FormatClassic,
+			src:    "[SERVICE]\n    http_server off\n    http_port 1\n[SERVICE]\n    http_server on\n    http_port 2\n",
+			want:   []Port{{Plugin: "http_server", Port: 2, Protocol: "TCP", Line: 6, Section: KindService}},
+		},
+		{
 			name:   "listen address and case-insensitive keys",
 			format: FormatClassic,
 			src:    "[INPUT]\n    Name HTTP\n    Listen 10.0.0.1\n    PORT 8888\n",

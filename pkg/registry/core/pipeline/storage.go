@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apiserver/pkg/registry/generic"
 	genericregistry "k8s.io/apiserver/pkg/registry/generic/registry"
@@ -201,12 +202,27 @@ func (i *scaleUpdatedObjectInfo) Preconditions() *metav1.Preconditions {
 	return i.reqObjInfo.Preconditions()
 }
 
+// replicasPath maps the Scale's spec.replicas to the pipeline's, so server-side apply tracks who
+// set the replicas through the scale subresource (an HPA, kubectl scale) on the pipeline itself.
+var replicasPath = managedfields.ResourcePathMappings{
+	v1.SchemeGroupVersion.String(): fieldpath.MakePathOrDie("spec", "replicas"),
+}
+
 func (i *scaleUpdatedObjectInfo) UpdatedObject(ctx context.Context, oldObj runtime.Object) (runtime.Object, error) {
 	p, ok := oldObj.DeepCopyObject().(*core.Pipeline)
-	if !ok || p == nil {
+	// A zero resourceVersion means there is no stored pipeline.
+	if !ok || p == nil || p.ResourceVersion == "" {
 		return nil, apierrors.NewNotFound(core.Resource("pipelines/scale"), i.name)
 	}
-	obj, err := i.reqObjInfo.UpdatedObject(ctx, scaleFromPipeline(p))
+	managedFields := managedfields.NewScaleHandler(p.ManagedFields, v1.SchemeGroupVersion, replicasPath)
+	oldScale := scaleFromPipeline(p)
+	scaleManagedFields, err := managedFields.ToSubresource()
+	if err != nil {
+		return nil, fmt.Errorf("converting managed fields to the scale subresource: %w", err)
+	}
+	oldScale.ManagedFields = scaleManagedFields
+
+	obj, err := i.reqObjInfo.UpdatedObject(ctx, oldScale)
 	if err != nil {
 		return nil, err
 	}
@@ -225,11 +241,17 @@ func (i *scaleUpdatedObjectInfo) UpdatedObject(ctx context.Context, oldObj runti
 	if p.Spec.Kind == core.PipelineKindDaemonSet {
 		return nil, apierrors.NewInvalid(gk, i.name, field.ErrorList{field.Forbidden(fld, "DaemonSet pipelines run one pod per node and cannot be scaled")})
 	}
-	// A resourceVersion in the Scale is a precondition on the pipeline.
-	if scale.ResourceVersion != "" {
-		p.ResourceVersion = scale.ResourceVersion
+	if scale.UID != "" && scale.UID != p.UID {
+		return nil, apierrors.NewConflict(core.Resource("pipelines/scale"), i.name,
+			fmt.Errorf("precondition failed: UID in precondition: %v, UID in object meta: %v", scale.UID, p.UID))
 	}
+	// The Scale's resourceVersion is the pipeline's: storage checks it as a precondition.
+	p.ResourceVersion = scale.ResourceVersion
 	replicas := scale.Spec.Replicas
 	p.Spec.Replicas = &replicas
+	p.ManagedFields, err = managedFields.ToParent(scale.ManagedFields)
+	if err != nil {
+		return nil, fmt.Errorf("converting managed fields from the scale subresource: %w", err)
+	}
 	return p, nil
 }

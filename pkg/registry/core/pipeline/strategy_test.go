@@ -270,12 +270,14 @@ func TestScaleUpdate(t *testing.T) {
 		wantReplicas int32
 		wantRV       string
 		wantInvalid  string
+		wrongUID     bool
 	}{
-		{name: "scale up", kind: core.PipelineKindDeployment, replicas: 3, wantReplicas: 3, wantRV: "7"},
-		{name: "scale to zero", kind: core.PipelineKindStatefulSet, replicas: 0, wantReplicas: 0, wantRV: "7"},
+		{name: "scale up", kind: core.PipelineKindDeployment, replicas: 3, scaleRV: "7", wantReplicas: 3, wantRV: "7"},
+		{name: "scale to zero without a resourceVersion is unconditional", kind: core.PipelineKindStatefulSet, replicas: 0, wantReplicas: 0, wantRV: ""},
 		{name: "resourceVersion is a precondition", kind: core.PipelineKindDeployment, replicas: 4, scaleRV: "5", wantReplicas: 4, wantRV: "5"},
 		{name: "negative", kind: core.PipelineKindDeployment, replicas: -1, wantInvalid: "spec.replicas: Invalid value: -1"},
 		{name: "daemonset", kind: core.PipelineKindDaemonSet, replicas: 2, wantInvalid: "spec.replicas: Forbidden: DaemonSet pipelines"},
+		{name: "uid precondition", kind: core.PipelineKindDeployment, replicas: 2, wrongUID: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -287,8 +289,17 @@ func TestScaleUpdate(t *testing.T) {
 			}
 			scale.Spec.Replicas = tt.replicas
 			scale.ResourceVersion = tt.scaleRV
+			if tt.wrongUID {
+				scale.UID = "other"
+			}
 			info := &scaleUpdatedObjectInfo{name: "logs", reqObjInfo: rest.DefaultUpdatedObjectInfo(scale)}
 			obj, err := info.UpdatedObject(context.Background(), old)
+			if tt.wrongUID {
+				if !apierrors.IsConflict(err) {
+					t.Fatalf("err = %v, want 409", err)
+				}
+				return
+			}
 			if tt.wantInvalid != "" {
 				if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), tt.wantInvalid) {
 					t.Fatalf("err = %v, want 422 containing %q", err, tt.wantInvalid)
@@ -306,6 +317,13 @@ func TestScaleUpdate(t *testing.T) {
 				t.Errorf("the stored pipeline was modified")
 			}
 		})
+	}
+}
+
+func TestScaleOfMissingPipeline(t *testing.T) {
+	info := &scaleUpdatedObjectInfo{name: "gone", reqObjInfo: rest.DefaultUpdatedObjectInfo(&autoscalingv1.Scale{})}
+	if _, err := info.UpdatedObject(context.Background(), &core.Pipeline{}); !apierrors.IsNotFound(err) {
+		t.Errorf("err = %v, want 404", err)
 	}
 }
 

@@ -2,10 +2,14 @@ package bench
 
 import (
 	"bufio"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,9 +49,50 @@ func TestMain(m *testing.M) {
 	w.Close()
 	wg.Wait()
 	if len(results.byName) > 0 {
+		// make bench runs the benchmarks in several go test runs (with
+		// different -benchtime); BENCH_RESULTS names a file that gathers
+		// their results, so that the last run's summary has them all.
+		if file := os.Getenv("BENCH_RESULTS"); file != "" {
+			if err := results.mergeFile(file); err != nil {
+				fmt.Fprintf(os.Stderr, "gathering results in %s: %v\n", file, err)
+				code = 1
+			}
+		}
 		printSummary(stdout, &results)
 	}
 	os.Exit(code)
+}
+
+// mergeFile adds the results saved in file before this run's (which win),
+// then saves them all there.
+func (rs *resultSet) mergeFile(file string) error {
+	var saved struct {
+		Order  []string
+		ByName map[string]map[string]float64
+	}
+	data, err := os.ReadFile(file)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return err
+	default:
+		if err := json.Unmarshal(data, &saved); err != nil {
+			return fmt.Errorf("decoding: %w", err)
+		}
+	}
+	order := slices.DeleteFunc(saved.Order, func(name string) bool { _, ok := rs.byName[name]; return ok })
+	rs.order = append(order, rs.order...)
+	for name, m := range saved.ByName {
+		if _, ok := rs.byName[name]; !ok {
+			rs.byName[name] = m
+		}
+	}
+	saved.Order, saved.ByName = rs.order, rs.byName
+	data, err = json.MarshalIndent(saved, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(file, data, 0o644)
 }
 
 // resultSet holds the metrics of every benchmark result line seen, by

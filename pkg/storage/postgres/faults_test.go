@@ -121,6 +121,9 @@ func TestFaults(t *testing.T) {
 	}
 	t.Logf("%d+%d writes acknowledged, %d failed attempts retried, revisions %d..%d",
 		acks[0].Load(), acks[1].Load(), failures, start+1, final)
+	if failures == 0 {
+		t.Fatal("no write attempt failed: the faults did not reach the writers")
+	}
 
 	// Every acknowledged write is there: each key holds its last acknowledged
 	// version, and acknowledged deletions stay deleted.
@@ -217,8 +220,9 @@ func waitProgress(t *testing.T, acks *[2]atomic.Int64, n int64, timeout time.Dur
 	deadline := time.Now().Add(timeout)
 	for acks[0].Load()-base[0] < n || acks[1].Load()-base[1] < n {
 		for _, w := range ws {
+			// err is written before failed is set, so it is safe to read here.
 			if w.failed.Load() {
-				t.Fatalf("writer %d gave up %s", w.id, when)
+				t.Fatalf("writer %d gave up %s: %v", w.id, when, w.err)
 			}
 		}
 		if time.Now().After(deadline) {

@@ -151,22 +151,39 @@ func checkEventsMatchAcks(t *testing.T, r *watchRecorder, startRev, finalRev int
 	t.Helper()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if got, want := int64(len(r.events)), finalRev-startRev; got != want {
-		t.Errorf("watcher %s saw %d events, want %d", r.name, got, want)
-	}
+	seen := make(map[int64]int, len(r.events))
 	bad := 0
-	for i, e := range r.events {
+	for _, e := range r.events {
+		seen[e.rev]++
 		want, ok := acked[e.rev]
 		opLabel := ""
 		if e.typ != watch.Deleted {
 			opLabel = e.pod.Labels["op"]
 		}
-		if e.rev != startRev+1+int64(i) || !ok || want.typ != e.typ || want.key != e.key || want.op != opLabel {
+		if !ok || want.typ != e.typ || want.key != e.key || want.op != opLabel {
 			if bad++; bad <= 10 {
-				t.Errorf("watcher %s event %d: %s %s at %d (op %q); acknowledged write at that revision: %+v (found %v)",
-					r.name, i, e.typ, e.key, e.rev, opLabel, want, ok)
+				t.Errorf("watcher %s: %s %s at %d (op %q), but the write acknowledged at that revision is %+v (found %v)",
+					r.name, e.typ, e.key, e.rev, opLabel, want, ok)
 			}
 		}
+	}
+	var missing, repeated []int64
+	for rev := startRev + 1; rev <= finalRev; rev++ {
+		switch n := seen[rev]; {
+		case n == 0:
+			missing = append(missing, rev)
+		case n > 1:
+			repeated = append(repeated, rev)
+		}
+	}
+	if len(missing) > 0 {
+		t.Errorf("watcher %s missed %d revisions, first %v", r.name, len(missing), missing[:min(len(missing), 10)])
+	}
+	if len(repeated) > 0 {
+		t.Errorf("watcher %s saw %d revisions more than once, first %v", r.name, len(repeated), repeated[:min(len(repeated), 10)])
+	}
+	if got, want := int64(len(r.events)), finalRev-startRev; got != want {
+		t.Errorf("watcher %s saw %d events, want %d", r.name, got, want)
 	}
 }
 

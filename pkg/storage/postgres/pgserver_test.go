@@ -102,13 +102,20 @@ func startPrivatePostgres(t *testing.T) *privatePostgres {
 			}
 		}
 	}
-	p.port = freePort(t)
-
 	if out, err := p.run("initdb", "-D", p.dataDir, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"); err != nil {
 		t.Fatalf("initdb failed: %v\n%s", err, out)
 	}
-	if err := p.start(); err != nil {
-		t.Fatal(err)
+	// Another process may take the free port before the server binds it: try a few.
+	for attempt := 1; ; attempt++ {
+		p.port = freePort(t)
+		err := p.start()
+		if err == nil {
+			break
+		}
+		if attempt == 3 {
+			t.Fatal(err)
+		}
+		t.Logf("attempt %d: %v", attempt, err)
 	}
 	t.Cleanup(func() {
 		if err := p.stop("immediate"); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"k8s.io/klog/v2"
@@ -24,6 +25,9 @@ type write struct {
 }
 
 const anyRevision = -1
+
+// commitTimeout bounds one batch's transaction.
+const commitTimeout = 30 * time.Second
 
 type writeResult struct {
 	ok  bool
@@ -75,7 +79,10 @@ func (b *Backend) runCommitter() {
 				break drain
 			}
 		}
-		results, head, err := b.commit(b.ctx, batch)
+		// A connection that stops answering must not stall every writer.
+		ctx, cancel := context.WithTimeout(b.ctx, commitTimeout)
+		results, head, err := b.commit(ctx, batch)
+		cancel()
 		for i, w := range batch {
 			if err != nil {
 				w.done <- writeResult{err: err}
@@ -189,11 +196,10 @@ func (b *Backend) commit(ctx context.Context, batch []*write) ([]writeResult, in
 		modRevs, createRevs, t []int64
 	}
 	for _, key := range keys {
-		k := string(key)
-		if !touched[k] {
+		if !touched[string(key)] {
 			continue
 		}
-		row := state[k]
+		row := state[string(key)]
 		if row == nil {
 			delKeys = append(delKeys, key)
 			continue
@@ -202,7 +208,7 @@ func (b *Backend) commit(ctx context.Context, batch []*write) ([]writeResult, in
 		put.values = append(put.values, row.value)
 		put.modRevs = append(put.modRevs, row.modRev)
 		put.createRevs = append(put.createRevs, row.createRev)
-		put.t = append(put.t, ttls[k])
+		put.t = append(put.t, ttls[string(key)])
 	}
 
 	apply := &pgx.Batch{}

@@ -41,6 +41,9 @@ type eventLog struct {
 	progressGen uint64
 
 	wake chan struct{} // a poll is wanted
+	// pollMu makes polls one at a time: the poller's and those of
+	// watch-progress requests.
+	pollMu sync.Mutex
 }
 
 const (
@@ -76,6 +79,7 @@ func (l *eventLog) poke() {
 func (l *eventLog) run(ctx context.Context) {
 	t := time.NewTicker(l.b.opts.PollInterval)
 	defer t.Stop()
+	var lastLogged time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -84,7 +88,11 @@ func (l *eventLog) run(ctx context.Context) {
 		case <-t.C:
 		}
 		if err := l.poll(ctx); err != nil && ctx.Err() == nil {
-			klog.ErrorS(err, "Reading storage events")
+			// Retried every 100ms while PostgreSQL is away: log once a second.
+			if time.Since(lastLogged) > time.Second {
+				klog.ErrorS(err, "Reading storage events")
+				lastLogged = time.Now()
+			}
 			select {
 			case <-ctx.Done():
 				return
@@ -97,6 +105,8 @@ func (l *eventLog) run(ctx context.Context) {
 
 // poll reads every event after head.
 func (l *eventLog) poll(ctx context.Context) error {
+	l.pollMu.Lock()
+	defer l.pollMu.Unlock()
 	for {
 		l.mu.Lock()
 		head := l.head
@@ -140,8 +150,10 @@ func (l *eventLog) append(evs []*event) {
 	defer l.mu.Unlock()
 	for _, e := range evs {
 		if e.rev != l.head+1 {
-			// readEvents only returns contiguous runs after head.
-			panic(fmt.Sprintf("storage event log: revision %d after %d", e.rev, l.head))
+			// Polls are serialised and readEvents returns only contiguous
+			// runs after head, so this is a bug; never deliver out of order.
+			klog.ErrorS(nil, "Storage event out of order; dropped", "revision", e.rev, "head", l.head)
+			break
 		}
 		if string(e.key) == compactRevKey {
 			// Another instance (or this one) compacted.
@@ -281,7 +293,10 @@ func (b *Backend) runListener(ctx context.Context) {
 	defer b.wg.Done()
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		err := b.listen(ctx)
+		connected, err := b.listen(ctx)
+		if connected {
+			backoff = 100 * time.Millisecond
+		}
 		if ctx.Err() != nil {
 			return
 		}
@@ -297,19 +312,20 @@ func (b *Backend) runListener(ctx context.Context) {
 	}
 }
 
-func (b *Backend) listen(ctx context.Context) error {
+// listen LISTENs until the connection fails; connected tells whether it got that far.
+func (b *Backend) listen(ctx context.Context) (connected bool, err error) {
 	conn, err := pgx.ConnectConfig(ctx, b.pool.Config().ConnConfig.Copy())
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
-		return err
+		return false, err
 	}
 	b.events.poke()
 	for {
 		if _, err := conn.WaitForNotification(ctx); err != nil {
-			return err
+			return true, err
 		}
 		b.events.poke()
 	}

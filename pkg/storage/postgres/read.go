@@ -216,7 +216,7 @@ func (s *store) Stats(ctx context.Context) (storage.Stats, error) {
 		return storage.Stats{}, err
 	}
 	var st storage.Stats
-	err = s.b.pool.QueryRow(ctx, `SELECT count(*), coalesce(avg(length(value)), 0)::bigint FROM kv WHERE key >= $1 AND key < $2`,
+	err = s.b.pool.QueryRow(ctx, `SELECT count(*), coalesce(sum(length(value)) / nullif(count(*), 0), 0)::bigint FROM kv WHERE key >= $1 AND key < $2`,
 		[]byte(prefix), prefixEnd([]byte(prefix))).Scan(&st.ObjectCount, &st.EstimatedAverageObjectSizeBytes)
 	if err != nil {
 		return storage.Stats{}, fmt.Errorf("counting %s: %w", s.groupResource, err)

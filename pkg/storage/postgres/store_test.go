@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 
@@ -186,8 +187,18 @@ func TestListResourceVersionMatch(t *testing.T) {
 }
 
 func TestStats(t *testing.T) {
-	ctx, s, _ := testSetup(t)
-	storagetesting.RunTestStats(ctx, t, s, s.codec, s.getTransformer(), false)
+	for _, sizeBased := range []bool{true, false} {
+		t.Run(fmt.Sprintf("SizeBasedListCostEstimate=%v", sizeBased), func(t *testing.T) {
+			featuregatetesting.SetFeatureGateDuringTest(t, utilfeature.DefaultFeatureGate, features.SizeBasedListCostEstimate, sizeBased)
+			ctx, s, _ := testSetup(t)
+			if sizeBased {
+				if err := s.EnableResourceSizeEstimation(func(context.Context) ([]string, error) { return nil, nil }); err != nil {
+					t.Fatal(err)
+				}
+			}
+			storagetesting.RunTestStats(ctx, t, s, s.codec, s.getTransformer(), sizeBased)
+		})
+	}
 }
 
 // The unsafe deletion of corrupt objects (AllowUnsafeMalformedObjectDeletion).

@@ -167,24 +167,24 @@ func coreInstanceTrigger(obj runtime.Object) string {
 	return obj.(*core.Pipeline).Spec.CoreInstance
 }
 
-// tableConvertor prints NAME, CORE-INSTANCE, KIND, REPLICAS, STATUS, AGE.
+// tableConvertor prints NAME, CORE-INSTANCE, KIND, REPLICAS (ready/wanted), STATUS, AGE; -o wide
+// adds CONFIG-FORMAT, RESOURCE-PROFILE and STRATEGY.
 var tableConvertor = &table.Convertor[*core.Pipeline]{
 	Columns: []metav1.TableColumnDefinition{
 		{Name: "Core-Instance", Type: "string", Description: "The core instance that runs the pipeline."},
 		{Name: "Kind", Type: "string", Description: "The workload kind: Deployment, DaemonSet or StatefulSet."},
-		{Name: "Replicas", Type: "string", Description: "Ready replicas / wanted replicas; per node for DaemonSets."},
+		{Name: "Replicas", Type: "string", Description: "Ready pods / wanted pods; for DaemonSets, ready pods / pods the data plane reports."},
 		{Name: "Status", Type: "string", Description: "The phase the data plane reports."},
 		{Name: "Config-Format", Type: "string", Priority: 1, Description: "classic or yaml."},
 		{Name: "Resource-Profile", Type: "string", Priority: 1, Description: "The resource profile."},
 		{Name: "Strategy", Type: "string", Priority: 1, Description: "How pods pick up a new config."},
 	},
 	Cells: func(p *core.Pipeline) []any {
-		replicas := strconv.Itoa(int(p.Status.ReadyReplicas)) + "/"
+		wanted := p.Status.Replicas
 		if p.Spec.Replicas != nil {
-			replicas += strconv.Itoa(int(*p.Spec.Replicas))
-		} else {
-			replicas += strconv.Itoa(int(p.Status.Replicas))
+			wanted = *p.Spec.Replicas
 		}
+		replicas := strconv.Itoa(int(p.Status.ReadyReplicas)) + "/" + strconv.Itoa(int(wanted))
 		phase := string(p.Status.Phase)
 		if phase == "" {
 			phase = string(core.PipelinePhaseNew)

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
@@ -109,7 +110,7 @@ func validateCoreInstanceSpec(spec *core.CoreInstanceSpec, fld *field.Path) fiel
 // ValidatePipeline checks a new pipeline, including its Fluent Bit config.
 func ValidatePipeline(obj *core.Pipeline) field.ErrorList {
 	allErrs := apimachineryvalidation.ValidateObjectMeta(&obj.ObjectMeta, true, ValidatePipelineName, field.NewPath("metadata"))
-	allErrs = append(allErrs, validatePipelineSpec(&obj.Spec, field.NewPath("spec"))...)
+	allErrs = append(allErrs, validatePipelineSpec(&obj.Spec, nil, field.NewPath("spec"))...)
 	return allErrs
 }
 
@@ -118,7 +119,7 @@ func ValidatePipeline(obj *core.Pipeline) field.ErrorList {
 func ValidatePipelineUpdate(obj, old *core.Pipeline) field.ErrorList {
 	allErrs := apimachineryvalidation.ValidateObjectMetaUpdate(&obj.ObjectMeta, &old.ObjectMeta, field.NewPath("metadata"))
 	fld := field.NewPath("spec")
-	allErrs = append(allErrs, validatePipelineSpec(&obj.Spec, fld)...)
+	allErrs = append(allErrs, validatePipelineSpec(&obj.Spec, &old.Spec, fld)...)
 	if obj.Spec.Kind != old.Spec.Kind {
 		allErrs = append(allErrs, field.Invalid(fld.Child("kind"), obj.Spec.Kind, "cannot update pipeline kind: field is immutable; delete and recreate the pipeline"))
 	}
@@ -161,7 +162,8 @@ func ValidatePipelineStatusUpdate(obj, old *core.Pipeline) field.ErrorList {
 	return allErrs
 }
 
-func validatePipelineSpec(spec *core.PipelineSpec, fld *field.Path) field.ErrorList {
+// validatePipelineSpec checks a spec; old is the stored spec on updates, nil on creates.
+func validatePipelineSpec(spec, old *core.PipelineSpec, fld *field.Path) field.ErrorList {
 	var allErrs field.ErrorList
 	if spec.CoreInstance == "" {
 		allErrs = append(allErrs, field.Required(fld.Child("coreInstance"), "the name of the CoreInstance that runs the pipeline"))
@@ -193,7 +195,7 @@ func validatePipelineSpec(spec *core.PipelineSpec, fld *field.Path) field.ErrorL
 	}
 	files, fileErrs := validateFiles(spec.Files, fld.Child("files"))
 	allErrs = append(allErrs, fileErrs...)
-	cfg, cfgErrs := validateConfig(spec, files, fld)
+	cfg, cfgErrs := validateConfig(spec, files, configUnchanged(spec, old), fld)
 	allErrs = append(allErrs, cfgErrs...)
 	allErrs = append(allErrs, validatePorts(spec, cfg, fld)...)
 	allErrs = append(allErrs, validateAutoscaling(spec, fld.Child("autoscaling"))...)
@@ -254,9 +256,26 @@ func validateFiles(files []core.PipelineFile, fld *field.Path) (sets.Set[string]
 	return names, allErrs
 }
 
+// configUnchanged tells whether an update leaves the config, its format and its files as stored.
+func configUnchanged(spec, old *core.PipelineSpec) bool {
+	return old != nil && spec.Config == old.Config && spec.ConfigFormat == old.ConfigFormat &&
+		apiequality.Semantic.DeepEqual(spec.Files, old.Files)
+}
+
 // validateConfig parses and validates the Fluent Bit config and returns it (nil when it does not
 // parse) for the port checks. Errors carry the config's line numbers in their detail.
-func validateConfig(spec *core.PipelineSpec, files sets.Set[string], fld *field.Path) (*fluentbit.Config, field.ErrorList) {
+//
+// A config an update leaves unchanged is not checked again (validation ratcheting): a newer
+// plugin schema after a server upgrade must not make a stored pipeline unchangeable, which would
+// block even removing its finalizers.
+func validateConfig(spec *core.PipelineSpec, files sets.Set[string], unchanged bool, fld *field.Path) (*fluentbit.Config, field.ErrorList) {
+	if unchanged {
+		cfg, err := fluentbit.Parse([]byte(spec.Config), fluentbit.Format(spec.ConfigFormat))
+		if err != nil {
+			return nil, nil
+		}
+		return cfg, nil
+	}
 	cfgPath := fld.Child("config")
 	formats := []core.ConfigFormat{core.ConfigFormatClassic, core.ConfigFormatYAML}
 	if errs := validateEnum(spec.ConfigFormat, fld.Child("configFormat"), formats...); len(errs) > 0 {

@@ -241,6 +241,18 @@ func TestValidatePipelineUpdate(t *testing.T) {
 		})
 	}
 
+	t.Run("a stored config is not checked again when it does not change", func(t *testing.T) {
+		// As after a server upgrade whose plugin schema no longer knows a plugin.
+		old := validPipeline()
+		old.Spec.Config = strings.Replace(classicConfig, "name   stdout", "name   s4", 1)
+		p := old.DeepCopy()
+		p.Labels = map[string]string{"touched": "yes"}
+		checkErrors(t, ValidatePipelineUpdate(p, old), nil)
+
+		p.Spec.Config += "\n"
+		checkErrors(t, ValidatePipelineUpdate(p, old), []string{`spec.config: Invalid value: line 13: output "s4": unknown plugin`})
+	})
+
 	t.Run("statefulset storage class is immutable", func(t *testing.T) {
 		old := validPipeline()
 		old.Spec.Kind = core.PipelineKindStatefulSet

@@ -102,10 +102,11 @@ Stop it with Ctrl-C.
 
 MSG
 
+# The database URL reaches cloud-api through DATABASE_URL, not argv, where ps
+# would show any password in it.
 exec bin/cloud-api \
   --standalone \
   --bind-address=127.0.0.1 --secure-port="$port" \
   --tls-cert-file="$dir/serving.crt" --tls-private-key-file="$dir/serving.key" \
   --client-ca-file="$dir/client-ca.crt" --authentication-skip-lookup \
-  --encryption-provider-config="$dir/encryption.yaml" \
-  --postgres-url="$DATABASE_URL"
+  --encryption-provider-config="$dir/encryption.yaml"

@@ -126,7 +126,13 @@ func (c *Controller) next(ctx context.Context) bool {
 	}
 	defer c.queue.Done(key)
 	if err := c.sync(ctx, key); err != nil {
-		utilruntime.HandleErrorWithContext(ctx, err, "Syncing pipeline references", "pipeline", key)
+		// A conflict only means the informer has not delivered the newest
+		// pipeline yet: retry, without alarming anyone.
+		if apierrors.IsConflict(err) {
+			klog.FromContext(ctx).V(4).Info("Pipeline changed while syncing; retrying", "pipeline", key)
+		} else {
+			utilruntime.HandleErrorWithContext(ctx, err, "Syncing pipeline references", "pipeline", key)
+		}
 		c.queue.AddRateLimited(key)
 		return true
 	}

@@ -113,7 +113,9 @@ func (o *Options) Complete() error {
 		o.Recommended.Features.EnablePriorityAndFairness = false
 		o.LeaderElection.LeaderElect = false
 	}
-	return o.ServerRun.Complete()
+	// Fix feature gates and emulation version now that flags are parsed,
+	// before anything reads them.
+	return o.ServerRun.ComponentGlobalsRegistry.Set()
 }
 
 // Validate reports every problem with the options at once.

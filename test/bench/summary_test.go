@@ -81,6 +81,17 @@ func printSummary(out io.Writer, rs *resultSet) {
 	}
 	tw.Flush()
 
+	tw = newTable(out, "\nOur store's round trips per create (BenchmarkCreatesSQL)",
+		"writers", "creates/s", "statements/create", "creates/commit")
+	for _, wr := range []int{1, 16} {
+		name := fmt.Sprintf("BenchmarkCreatesSQL/writers=%d", wr)
+		if m, ok := rs.byName[name]; ok {
+			row(tw, fmt.Sprint(wr), num(m["creates/s"]), ms(m["stmts/create"]), ms(m["creates/commit"]))
+		}
+	}
+	tw.Flush()
+	printSQLReports(out)
+
 	printGoals(out, rs)
 }
 

@@ -79,7 +79,8 @@ func TestClientsetThroughKubeAPIServer(t *testing.T) {
 	if len(listed) != 3 {
 		t.Fatalf("informer cache holds %d pipelines after sync, want 3", len(listed))
 	}
-	expectEvents(t, events, "add before-0", "add before-1", "add before-2")
+	// The initial list comes in no particular order.
+	expectEventSet(t, events, "add before-0", "add before-1", "add before-2")
 
 	// A plain watch from the list's resource version sees each change once, in order.
 	list, err := pipelines.List(ctx, metav1.ListOptions{})
@@ -193,6 +194,26 @@ func expectEvents(t *testing.T, events <-chan string, want ...string) {
 type watchStep struct {
 	typ      watch.EventType
 	replicas int32
+}
+
+// expectEventSet waits for the informer events want, in any order, ignoring others.
+func expectEventSet(t *testing.T, events <-chan string, want ...string) {
+	t.Helper()
+	missing := map[string]bool{}
+	for _, w := range want {
+		missing[w] = true
+	}
+	timeout := time.After(time.Minute)
+	var seen []string
+	for len(missing) > 0 {
+		select {
+		case e := <-events:
+			seen = append(seen, e)
+			delete(missing, e)
+		case <-timeout:
+			t.Fatalf("informer events %v never came; saw %v", missing, seen)
+		}
+	}
 }
 
 // expectWatch waits for steps on the pipeline name, in order, skipping other

@@ -30,7 +30,7 @@ import (
 func main() {
 	dir := flag.String("dir", ".run/plane", "directory for certificates, kubeconfigs, data and logs (emptied on start)")
 	dbURL := flag.String("database-url", os.Getenv("DATABASE_URL"),
-		"PostgreSQL database for cloud-api; default: database calyptia_core on the local server, created when missing")
+		"PostgreSQL database for cloud-api; default: database calyptia_core_plane on the local server, created when missing")
 	replicas := flag.Int("replicas", 1, "cloud-api replicas on the database (the APIService points at the first)")
 	klog.InitFlags(nil)
 	flag.Parse()
@@ -57,7 +57,7 @@ func run(ctx context.Context, dir, dbURL string, replicas int) error {
 		return err
 	}
 	if dbURL == "" {
-		if dbURL, err = ensureDatabase(ctx, pgtest.ServerURL(), "calyptia_core"); err != nil {
+		if dbURL, err = ensureDatabase(ctx, pgtest.ServerURL(), "calyptia_core_plane"); err != nil {
 			return err
 		}
 	}

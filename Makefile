@@ -17,7 +17,11 @@ build: ## Build every binary into bin/.
 	$(GO) build -o bin/ ./cmd/...
 
 .PHONY: run
-run: ## Run cloud-api on the local PostgreSQL (standalone, client-certificate auth) and print how to use kubectl with it.
+run: tools ## Run the whole plane locally: etcd, kube-apiserver, cloud-api behind an APIService on PostgreSQL; prints an admin kubeconfig.
+	hack/local-cluster.sh
+
+.PHONY: run-standalone
+run-standalone: ## Run cloud-api alone on the local PostgreSQL (no kube-apiserver, client-certificate auth).
 	hack/run-local.sh
 
 # Fuzz targets of the Fluent Bit config model, each run briefly by `make test`.

@@ -103,17 +103,23 @@ func run(ctx context.Context, dir, dbURL string, replicas int) error {
 		return err
 	}
 
+	// Name the kubectl `make tools` built when it did: the one on PATH is then
+	// too far from this kube-apiserver's version.
+	k := "kubectl"
+	if rel, err := filepath.Rel(root, kubectl); err == nil && kubectl == filepath.Join(binDir, "kubectl") {
+		k = rel
+	}
 	fmt.Printf(`
 The management plane is up: kube-apiserver %s, cloud-api %s behind it.
-Logs are in %s. In another terminal:
+Logs are in %s. In another terminal, from %s:
 
   export KUBECONFIG=%s
-  kubectl apply -f artifacts/examples/
-  kubectl get calyptia
-  kubectl get pipelines
+  %s apply -f artifacts/examples/
+  %s get calyptia
+  %s get pipelines
 
 Stop it with Ctrl-C.
-`, cluster.APIServerURL, servers[0].URL, filepath.Join(dir, "logs"), cluster.AdminKubeconfig)
+`, cluster.APIServerURL, servers[0].URL, filepath.Join(dir, "logs"), root, cluster.AdminKubeconfig, k, k, k)
 
 	exited := make(chan error, len(servers))
 	for _, s := range servers {

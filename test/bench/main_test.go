@@ -68,7 +68,7 @@ func TestMain(m *testing.M) {
 func (rs *resultSet) mergeFile(file string) error {
 	var saved struct {
 		Order  []string
-		ByName map[string]map[string]float64
+		ByName map[string]map[string][]float64
 	}
 	data, err := os.ReadFile(file)
 	switch {
@@ -96,9 +96,10 @@ func (rs *resultSet) mergeFile(file string) error {
 }
 
 // resultSet holds the metrics of every benchmark result line seen, by
-// benchmark name without the GOMAXPROCS suffix.
+// benchmark name without the GOMAXPROCS suffix: every sample (one per
+// -count), of which the summary uses the median.
 type resultSet struct {
-	byName map[string]map[string]float64
+	byName map[string]map[string][]float64
 	order  []string
 }
 
@@ -107,7 +108,7 @@ var procsSuffix = regexp.MustCompile(`-\d+$`)
 // scan reads Go benchmark format lines:
 // "BenchmarkName-2   <N>   <value> <unit>   <value> <unit> ...".
 func (rs *resultSet) scan(r io.Reader) {
-	rs.byName = map[string]map[string]float64{}
+	rs.byName = map[string]map[string][]float64{}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
@@ -131,21 +132,43 @@ func (rs *resultSet) scan(r io.Reader) {
 			continue
 		}
 		name := procsSuffix.ReplaceAllString(f[0], "")
-		if _, seen := rs.byName[name]; !seen {
+		samples, seen := rs.byName[name]
+		if !seen {
 			rs.order = append(rs.order, name)
+			samples = map[string][]float64{}
+			rs.byName[name] = samples
 		}
-		rs.byName[name] = metrics
+		for unit, v := range metrics {
+			samples[unit] = append(samples[unit], v)
+		}
 	}
 	// Keep draining so that writers never block on a full pipe.
 	_, _ = io.Copy(io.Discard, r)
 }
 
-// get returns a metric of a result and whether it was reported.
+// get returns the median of a metric of a result and whether it was reported.
 func (rs *resultSet) get(name, unit string) (float64, bool) {
-	m, ok := rs.byName[name]
-	if !ok {
+	vs := rs.byName[name][unit]
+	if len(vs) == 0 {
 		return 0, false
 	}
-	v, ok := m[unit]
-	return v, ok
+	vs = slices.Clone(vs)
+	slices.Sort(vs)
+	if len(vs)%2 == 1 {
+		return vs[len(vs)/2], true
+	}
+	return (vs[len(vs)/2-1] + vs[len(vs)/2]) / 2, true
+}
+
+// metrics returns the medians of every metric of a result (nil: no result).
+func (rs *resultSet) metrics(name string) map[string]float64 {
+	samples, ok := rs.byName[name]
+	if !ok {
+		return nil
+	}
+	m := map[string]float64{}
+	for unit := range samples {
+		m[unit], _ = rs.get(name, unit)
+	}
+	return m
 }

@@ -11,6 +11,7 @@ import (
 // etcd3 and against the INSERT ceiling, and the goals.
 func printSummary(out io.Writer, rs *resultSet) {
 	fmt.Fprintln(out, "\n==== Summary: PostgreSQL store (ours) vs etcd3 store (embedded etcd, fsync off) ====")
+	fmt.Fprintln(out, "(medians where a benchmark ran several times, -count)")
 
 	upstream := []struct{ prefix, unit string }{
 		{"BenchmarkWriteThroughput/backend=" + backendPostgres + "/", "writes/s"},
@@ -55,10 +56,10 @@ func printSummary(out io.Writer, rs *resultSet) {
 	for _, backend := range storeBackends {
 		for _, wr := range watchWriters {
 			name := fmt.Sprintf("BenchmarkWatchLatency/backend=%s/writers=%d", backend, wr)
-			if _, ok := rs.byName[name]; !ok {
+			m := rs.metrics(name)
+			if m == nil {
 				continue
 			}
-			m := rs.byName[name]
 			row(tw, backend, fmt.Sprint(wr), ms(m["p50-ms"]), ms(m["p99-ms"]), ms(m["max-ms"]),
 				ms(m["p50-after-return-ms"]), ms(m["p99-after-return-ms"]))
 		}
@@ -85,7 +86,7 @@ func printSummary(out io.Writer, rs *resultSet) {
 		"writers", "creates/s", "statements/create", "creates/commit")
 	for _, wr := range []int{1, 16} {
 		name := fmt.Sprintf("BenchmarkCreatesSQL/writers=%d", wr)
-		if m, ok := rs.byName[name]; ok {
+		if m := rs.metrics(name); m != nil {
 			row(tw, fmt.Sprint(wr), num(m["creates/s"]), ms(m["stmts/create"]), ms(m["creates/commit"]))
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -53,13 +54,14 @@ func NewOptions() *Options {
 		),
 		Postgres: NewPostgresOptions(),
 		LeaderElection: componentbaseconfig.LeaderElectionConfiguration{
-			LeaderElect:       true,
-			LeaseDuration:     metav1.Duration{Duration: 15 * time.Second},
-			RenewDeadline:     metav1.Duration{Duration: 10 * time.Second},
-			RetryPeriod:       metav1.Duration{Duration: 2 * time.Second},
-			ResourceLock:      "leases",
-			ResourceName:      "cloud-api",
-			ResourceNamespace: "kube-system",
+			LeaderElect:   true,
+			LeaseDuration: metav1.Duration{Duration: 15 * time.Second},
+			RenewDeadline: metav1.Duration{Duration: 10 * time.Second},
+			RetryPeriod:   metav1.Duration{Duration: 2 * time.Second},
+			ResourceLock:  "leases",
+			ResourceName:  "cloud-api",
+			// Empty: the namespace cloud-api runs in (see Complete).
+			ResourceNamespace: "",
 		},
 	}
 	// Objects live in PostgreSQL; no etcd flags, no etcd health checks.
@@ -106,6 +108,9 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 // Complete derives the options that depend on others. Call it after
 // parsing flags and before Validate.
 func (o *Options) Complete() error {
+	if o.LeaderElection.ResourceNamespace == "" {
+		o.LeaderElection.ResourceNamespace = ownNamespace()
+	}
 	if o.Standalone {
 		// Each of these needs a kube-apiserver to talk to.
 		o.Recommended.CoreAPI = nil
@@ -116,6 +121,18 @@ func (o *Options) Complete() error {
 	// Fix feature gates and emulation version now that flags are parsed,
 	// before anything reads them.
 	return o.ServerRun.ComponentGlobalsRegistry.Set()
+}
+
+// serviceAccountNamespaceFile holds the pod's namespace in a cluster.
+const serviceAccountNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+// ownNamespace is the namespace this pod runs in, where its RBAC lets it
+// hold the leader election Lease; kube-system outside a cluster.
+func ownNamespace() string {
+	if b, err := os.ReadFile(serviceAccountNamespaceFile); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b))
+	}
+	return "kube-system"
 }
 
 // Validate reports every problem with the options at once.

@@ -197,6 +197,10 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 		return nil
 	}
 	_, err = c.client.CoreV1().Pipelines(p.Namespace).UpdateStatus(ctx, updated, metav1.UpdateOptions{FieldManager: "cloud-api-pipeline-references"})
+	if apierrors.IsNotFound(err) {
+		// Deleted meanwhile; the informer will tell.
+		return nil
+	}
 	if err != nil {
 		// A conflict means a newer pipeline is on its way through the informer.
 		return fmt.Errorf("updating status of pipeline %s: %w", key, err)

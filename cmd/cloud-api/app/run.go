@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -14,13 +15,14 @@ import (
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/klog/v2"
 
+	"github.com/calyptia/core-management-plane/pkg/controller/liveness"
 	"github.com/calyptia/core-management-plane/pkg/controller/pipelinerefs"
 	clientset "github.com/calyptia/core-management-plane/pkg/generated/clientset/versioned"
 	informers "github.com/calyptia/core-management-plane/pkg/generated/informers/externalversions"
 	"github.com/calyptia/core-management-plane/pkg/storage/postgres"
 )
 
-// controllerWorkers is how many pipelines the reference controller checks at once.
+// controllerWorkers is how many pipelines the references controller checks at once.
 const controllerWorkers = 2
 
 // Run connects to PostgreSQL, serves the API until ctx ends, and runs the
@@ -131,8 +133,12 @@ func startControllers(ctx context.Context, loopback *rest.Config) error {
 	}
 	factory := informers.NewSharedInformerFactory(client, 10*time.Minute)
 	refs := pipelinerefs.NewController(client, factory)
+	live := liveness.NewController(client, factory)
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
-	refs.Run(ctx, controllerWorkers)
+	var wg sync.WaitGroup
+	wg.Go(func() { refs.Run(ctx, controllerWorkers) })
+	wg.Go(func() { live.Run(ctx, 1) })
+	wg.Wait()
 	return nil
 }

@@ -56,10 +56,13 @@ func run(m *testing.M) int {
 
 	stopCloudAPI()
 	cluster.Stop()
-	if code != 0 {
+	switch {
+	case code != 0:
 		dumpLogs(dir)
 		fmt.Fprintf(os.Stderr, "e2e: state and logs kept in %s\n", dir)
-	} else {
+	case os.Getenv("E2E_KEEP") != "":
+		fmt.Fprintf(os.Stderr, "e2e: state and logs kept in %s (E2E_KEEP)\n", dir)
+	default:
 		os.RemoveAll(dir)
 	}
 	return code

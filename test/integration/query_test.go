@@ -139,7 +139,7 @@ func TestValidationErrors(t *testing.T) {
 				p.Spec.Config = "[INPUT]\n    name dummy\n\n[OUTPUT]\n    name s4\n    match *\n"
 			},
 			wantField:   "spec.config",
-			wantMessage: "s4",
+			wantMessage: `line 5: output "s4": unknown plugin`,
 		},
 		{
 			name: "unknown property",
@@ -147,7 +147,7 @@ func TestValidationErrors(t *testing.T) {
 				p.Spec.Config = "[INPUT]\n    name dummy\n    bogus_property 1\n\n[OUTPUT]\n    name stdout\n"
 			},
 			wantField:   "spec.config",
-			wantMessage: "bogus_property",
+			wantMessage: `line 3: input "dummy": property "bogus_property"`,
 		},
 		{
 			name: "bad yaml",

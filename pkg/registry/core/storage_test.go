@@ -3,7 +3,9 @@ package core_test
 import (
 	"context"
 	"sort"
+	"strings"
 	"testing"
+	"time"
 
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -15,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/apimachinery/pkg/util/wait"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/generic"
 	"k8s.io/apiserver/pkg/registry/rest"
@@ -68,6 +71,21 @@ func newStorage(t *testing.T) map[string]rest.Storage {
 			s.Destroy()
 		}
 	})
+	// Lists are served by the watch cache, which answers 429 until its first
+	// sync: wait for every resource's cache, as the server's readiness does.
+	for name, s := range storage {
+		lister, ok := s.(rest.Lister)
+		if !ok || strings.Contains(name, "/") {
+			continue
+		}
+		err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, wait.ForeverTestTimeout, true, func(ctx context.Context) (bool, error) {
+			_, err := lister.List(nsContext("default"), &metainternalversion.ListOptions{})
+			return err == nil, nil
+		})
+		if err != nil {
+			t.Fatalf("watch cache of %s never became ready: %v", name, err)
+		}
+	}
 	return storage
 }
 
@@ -252,7 +270,7 @@ func TestResourceProfilesBuiltins(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	names := func(ctx context.Context, opts *metainternalversion.ListOptions) ([]string, string) {
+	names := func(t *testing.T, ctx context.Context, opts *metainternalversion.ListOptions) ([]string, string) {
 		t.Helper()
 		obj, err := profiles.List(ctx, opts)
 		if err != nil {
@@ -285,7 +303,7 @@ func TestResourceProfilesBuiltins(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, _ := names(tt.ctx, tt.opts)
+			got, _ := names(t, tt.ctx, tt.opts)
 			if len(got) != len(tt.want) {
 				t.Fatalf("got %v, want %v", got, tt.want)
 			}
@@ -307,7 +325,7 @@ func TestResourceProfilesBuiltins(t *testing.T) {
 	var all []string
 	opts := &metainternalversion.ListOptions{Limit: 1}
 	for page := 0; page < 10; page++ {
-		got, cont := names(ctx, opts)
+		got, cont := names(t, ctx, opts)
 		all = append(all, got...)
 		if cont == "" {
 			break

@@ -247,7 +247,7 @@ func httpGet(ctx context.Context, cfg *rest.Config, path string) (int, []byte, e
 // on failure the error carries stderr.
 func kubectl(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	cmd := exec.Command("kubectl", append([]string{"--kubeconfig", env.kubeconfig}, args...)...)
+	cmd := exec.Command(kubectlBinary(), append([]string{"--kubeconfig", env.kubeconfig}, args...)...)
 	var stderr []byte
 	out, err := cmd.Output()
 	if ee, ok := err.(*exec.ExitError); ok {
@@ -257,6 +257,18 @@ func kubectl(t *testing.T, args ...string) (string, error) {
 		return string(out), fmt.Errorf("kubectl %q: %w: %s", args, err, stderr)
 	}
 	return string(out), nil
+}
+
+// kubectlBinary is $KUBECTL, else the bin/kubectl `make tools` may have
+// built, else kubectl from PATH.
+func kubectlBinary() string {
+	if k := os.Getenv("KUBECTL"); k != "" {
+		return k
+	}
+	if _, err := os.Stat("../../bin/kubectl"); err == nil {
+		return "../../bin/kubectl"
+	}
+	return "kubectl"
 }
 
 // namespace returns a namespace name no other test uses. Standalone, the

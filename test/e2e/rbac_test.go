@@ -36,6 +36,11 @@ func TestRBAC(t *testing.T) {
 	}
 	mustRun(t, admin, "create", "rolebinding", "alice-view", "-n", nsA, "--clusterrole=view", "--user=alice")
 	mustRun(t, admin, "create", "rolebinding", "bob-edit", "-n", nsB, "--clusterrole=edit", "--user=bob")
+	nsAdminConfig, _, err := cluster.NewUser("frank")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, admin, "create", "rolebinding", "frank-admin", "-n", nsB, "--clusterrole=admin", "--user=frank")
 	mustRun(t, admin, "create", "serviceaccount", "agent", "-n", nsA)
 	mustRun(t, admin, "create", "rolebinding", "agent", "-n", nsA, "--clusterrole=calyptia-core:data-plane", "--serviceaccount="+nsA+":agent")
 	token := strings.TrimSpace(mustRun(t, admin, "create", "token", "agent", "-n", nsA, "--duration=1h"))
@@ -44,6 +49,7 @@ func TestRBAC(t *testing.T) {
 		t.Fatal(err)
 	}
 	viewer, editor, agent := kubectlFor(viewerConfig), kubectlFor(editorConfig), kubectlFor(agentConfig)
+	nsAdmin := kubectlFor(nsAdminConfig)
 
 	newPipeline := func(name string) string {
 		return strings.ReplaceAll(rbacPipeline, "NAME", name)
@@ -86,6 +92,9 @@ func TestRBAC(t *testing.T) {
 		{"agent cannot delete a pipeline in A", agent, "", []string{"delete", "pipeline", "collector", "-n", nsA}, false},
 		{"agent cannot create a pipeline in A", agent, newPipeline("by-agent"), []string{"create", "-n", nsA, "-f", "-"}, false},
 		{"agent cannot list pipelines in B", agent, "", []string{"get", "pipelines", "-n", nsB}, false},
+		// admin in B (the built-in role, with the edit rules folded in).
+		{"namespace admin deletes a pipeline secret in B", nsAdmin, "", []string{"delete", "pipelinesecret", "tokens", "-n", nsB}, true},
+		{"namespace admin cannot list pipelines in A", nsAdmin, "", []string{"get", "pipelines", "-n", nsA}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, err := tc.k.RunStdin(ctx, tc.stdin, tc.args...)

@@ -187,7 +187,13 @@ func (a *Aggregation) Start(ctx context.Context, name, binary, dbURL string, ext
 			return nil, err
 		}
 		lastErr = waitFor(ctx, s.process, func(ctx context.Context) error {
-			return httpOK(ctx, client, s.URL+"/readyz")
+			if err := httpOK(ctx, client, s.URL+"/readyz"); err != nil {
+				return err
+			}
+			// /readyz answers anonymously and may pass before the front-proxy
+			// CA has been read from kube-system: wait until a forwarded request
+			// is authenticated too.
+			return httpOK(ctx, client, s.URL+"/apis/"+GroupVersion)
 		})
 		if lastErr == nil {
 			return s, nil

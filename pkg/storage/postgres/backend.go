@@ -61,10 +61,13 @@ type Backend struct {
 	pool *pgxpool.Pool
 	opts Options
 
-	writes  chan *write
-	notify  chan int64
-	events  *eventLog
-	compact atomic.Int64 // compaction revision last seen
+	writes chan *write
+	notify chan struct{} // a commit wants announcing
+	// committedRev is the newest revision this instance committed; the
+	// notifier announces it, so a coalesced announcement is never stale.
+	committedRev atomic.Int64
+	events       *eventLog
+	compact      atomic.Int64 // compaction revision last seen
 
 	// onRangeRead, when set (tests), is told of every range read.
 	onRangeRead func(ctx context.Context, start string, rev, limit int64)
@@ -85,7 +88,7 @@ func NewBackend(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Backend
 		pool:    pool,
 		opts:    opts.withDefaults(),
 		writes:  make(chan *write, 1024),
-		notify:  make(chan int64, 1),
+		notify:  make(chan struct{}, 1),
 		stopped: make(chan struct{}),
 	}
 	head, err := b.currentRevision(ctx)

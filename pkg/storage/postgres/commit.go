@@ -120,19 +120,29 @@ func (b *Backend) commit(ctx context.Context, batch []*write) ([]writeResult, in
 		}
 	}
 
-	tx, err := b.pool.Begin(ctx)
+	conn, err := b.pool.Acquire(ctx)
 	if err != nil {
-		return nil, 0, fmt.Errorf("beginning write transaction: %w", err)
+		return nil, 0, fmt.Errorf("acquiring connection for writes: %w", err)
 	}
+	// BEGIN travels with the first batch and COMMIT with the second, so the
+	// whole transaction is two round trips. Whatever did not commit is rolled
+	// back here; a connection left inside a transaction is dropped by the pool.
+	finished := false
 	defer func() {
-		if err := tx.Rollback(context.WithoutCancel(ctx)); err != nil && !errors.Is(err, pgx.ErrTxClosed) {
-			klog.V(2).InfoS("Rolling back write transaction", "err", err)
+		if !finished {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			if _, err := conn.Exec(rctx, "ROLLBACK"); err != nil {
+				klog.V(2).InfoS("Rolling back write transaction", "err", err)
+			}
+			cancel()
 		}
+		conn.Release()
 	}()
 
 	// Take the revision lock, then read the current rows of every key in the
 	// batch: all of it in one round trip.
 	pre := &pgx.Batch{}
+	pre.Queue("BEGIN")
 	var base int64
 	pre.Queue("SELECT current_rev FROM meta WHERE id = 1 FOR UPDATE").QueryRow(func(r pgx.Row) error {
 		return r.Scan(&base)
@@ -148,7 +158,7 @@ func (b *Backend) commit(ctx context.Context, batch []*write) ([]writeResult, in
 		}
 		return rows.Err()
 	})
-	if err := tx.SendBatch(ctx, pre).Close(); err != nil {
+	if err := conn.SendBatch(ctx, pre).Close(); err != nil {
 		return nil, 0, fmt.Errorf("locking revision: %w", err)
 	}
 
@@ -187,6 +197,8 @@ func (b *Backend) commit(ctx context.Context, batch []*write) ([]writeResult, in
 		}
 	}
 	if rev == base {
+		// Every write failed its condition: nothing to commit (the deferred
+		// ROLLBACK ends the transaction).
 		return results, rev, nil
 	}
 
@@ -227,12 +239,11 @@ func (b *Backend) commit(ctx context.Context, batch []*write) ([]writeResult, in
 			put.keys, put.values, put.modRevs, put.createRevs, put.t)
 	}
 	apply.Queue("UPDATE meta SET current_rev = $1 WHERE id = 1", rev)
-	if err := tx.SendBatch(ctx, apply).Close(); err != nil {
-		return nil, 0, fmt.Errorf("writing revisions %d-%d: %w", base+1, rev, err)
-	}
-	if err := tx.Commit(ctx); err != nil {
+	apply.Queue("COMMIT")
+	if err := conn.SendBatch(ctx, apply).Close(); err != nil {
 		return nil, 0, fmt.Errorf("committing revisions %d-%d: %w", base+1, rev, err)
 	}
+	finished = true
 	return results, rev, nil
 }
 

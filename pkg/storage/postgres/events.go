@@ -268,8 +268,14 @@ const notifyChannel = "core_mp_revisions"
 // a NOTIFY inside it would serialise every commit on PostgreSQL's
 // notification queue lock.
 func (b *Backend) notifyPeers(rev int64) {
+	for {
+		cur := b.committedRev.Load()
+		if rev <= cur || b.committedRev.CompareAndSwap(cur, rev) {
+			break
+		}
+	}
 	select {
-	case b.notify <- rev:
+	case b.notify <- struct{}{}:
 	default:
 	}
 }
@@ -280,8 +286,9 @@ func (b *Backend) runNotifier(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case rev := <-b.notify:
-			if _, err := b.pool.Exec(ctx, "SELECT pg_notify($1, $2)", notifyChannel, fmt.Sprint(rev)); err != nil && ctx.Err() == nil {
+		case <-b.notify:
+			rev := b.committedRev.Load()
+			if _, err := b.pool.Exec(ctx, "SELECT pg_notify($1, $2)", notifyChannel, strconv.FormatInt(rev, 10)); err != nil && ctx.Err() == nil {
 				klog.V(2).InfoS("Announcing commit to other instances", "err", err)
 			}
 		}
@@ -324,9 +331,16 @@ func (b *Backend) listen(ctx context.Context) (connected bool, err error) {
 	}
 	b.events.poke()
 	for {
-		if _, err := conn.WaitForNotification(ctx); err != nil {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
 			return true, err
 		}
-		b.events.poke()
+		// The payload is the announced revision: no poll when the event log
+		// has it already (as for this instance's own commits).
+		if rev, err := strconv.ParseInt(n.Payload, 10, 64); err == nil {
+			b.events.committed(rev)
+		} else {
+			b.events.poke()
+		}
 	}
 }

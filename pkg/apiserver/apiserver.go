@@ -130,6 +130,7 @@ func (c completedConfig) New() (*Server, error) {
 	}
 
 	apiGroupInfo := genericapiserver.NewDefaultAPIGroupInfo(core.GroupName, Scheme, metav1.ParameterCodec, Codecs)
+	apiGroupInfo.NegotiatedSerializer = withoutProtobuf{Codecs}
 	storage, err := coreregistry.NewStorage(Scheme, c.GenericConfig.RESTOptionsGetter)
 	if err != nil {
 		return nil, fmt.Errorf("creating %s storage: %w", core.GroupName, err)
@@ -139,4 +140,21 @@ func (c completedConfig) New() (*Server, error) {
 		return nil, fmt.Errorf("installing %s: %w", core.GroupName, err)
 	}
 	return &Server{GenericAPIServer: genericServer}, nil
+}
+
+// withoutProtobuf offers every media type of its serializer but protobuf.
+// The group's types have no protobuf encoding (like custom resources), so a
+// client that prefers protobuf with a JSON fallback — kube-controller-manager's
+// namespace controller among them — must be answered in JSON rather than
+// fail to encode, or namespaces holding these objects never finish deleting.
+type withoutProtobuf struct{ runtime.NegotiatedSerializer }
+
+func (w withoutProtobuf) SupportedMediaTypes() []runtime.SerializerInfo {
+	var out []runtime.SerializerInfo
+	for _, info := range w.NegotiatedSerializer.SupportedMediaTypes() {
+		if info.MediaType != runtime.ContentTypeProtobuf {
+			out = append(out, info)
+		}
+	}
+	return out
 }

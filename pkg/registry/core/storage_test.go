@@ -290,14 +290,16 @@ func TestResourceProfilesBuiltins(t *testing.T) {
 		opts *metainternalversion.ListOptions
 		want []string
 	}{
-		{name: "a namespace with a stored profile", ctx: ctx, opts: &metainternalversion.ListOptions{},
-			want: []string{"team-a/best-effort-low-resource", "team-a/high-performance-optimal-throughput", "team-a/high-performance-guaranteed-delivery", "team-a/custom"}},
-		{name: "an empty namespace", ctx: nsContext("team-b"), opts: &metainternalversion.ListOptions{},
-			want: []string{"team-b/best-effort-low-resource", "team-b/high-performance-optimal-throughput", "team-b/high-performance-guaranteed-delivery"}},
-		{name: "label selector leaves out built-ins", ctx: ctx, opts: &metainternalversion.ListOptions{LabelSelector: builtinSel},
+		// Built-ins resolve by name but are never listed: a namespace's lists
+		// must be able to come back empty for it to be deleted.
+		{name: "a namespace with a stored profile lists it alone", ctx: ctx, opts: &metainternalversion.ListOptions{},
 			want: []string{"team-a/custom"}},
-		{name: "field selector on name", ctx: ctx, opts: &metainternalversion.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", "high-performance-optimal-throughput")},
-			want: []string{"team-a/high-performance-optimal-throughput"}},
+		{name: "an empty namespace lists nothing", ctx: nsContext("team-b"), opts: &metainternalversion.ListOptions{},
+			want: nil},
+		{name: "label selector", ctx: ctx, opts: &metainternalversion.ListOptions{LabelSelector: builtinSel},
+			want: []string{"team-a/custom"}},
+		{name: "field selector on a built-in name", ctx: ctx, opts: &metainternalversion.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", "high-performance-optimal-throughput")},
+			want: nil},
 		{name: "all namespaces lists stored profiles only", ctx: context.Background(), opts: &metainternalversion.ListOptions{},
 			want: []string{"team-a/custom"}},
 	}
@@ -315,7 +317,7 @@ func TestResourceProfilesBuiltins(t *testing.T) {
 		})
 	}
 
-	// Built-ins come on the first page only, so paging through never repeats them.
+	// Paging lists every stored profile once.
 	for _, name := range []string{"custom2", "custom3"} {
 		p := &core.ResourceProfile{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "team-a"}}
 		if _, err := profiles.Create(ctx, p, rest.ValidateAllObjectFunc, &metav1.CreateOptions{}); err != nil {
@@ -332,8 +334,8 @@ func TestResourceProfilesBuiltins(t *testing.T) {
 		}
 		opts = &metainternalversion.ListOptions{Limit: 1, Continue: cont}
 	}
-	if len(all) != 6 {
-		t.Errorf("paged list = %v, want 3 built-ins and 3 stored profiles once each", all)
+	if len(all) != 3 {
+		t.Errorf("paged list = %v, want the 3 stored profiles once each", all)
 	}
 
 	// Built-ins resolve by name in any namespace and cannot be changed.

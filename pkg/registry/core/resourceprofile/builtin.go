@@ -56,7 +56,7 @@ var builtinSpecs = map[string]core.ResourceProfileSpec{
 	},
 }
 
-// builtinNames is the order built-in profiles are listed in.
+// builtinNames are the built-in profiles, in a stable order.
 var builtinNames = []string{
 	core.ResourceProfileBestEffortLowResource,
 	core.ResourceProfileHighPerformanceOptimalThroughput,

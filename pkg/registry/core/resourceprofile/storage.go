@@ -6,10 +6,7 @@ import (
 	"fmt"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/generic"
@@ -71,40 +68,10 @@ func (r *REST) Get(ctx context.Context, name string, options *metav1.GetOptions)
 	return r.Store.Get(ctx, name, options)
 }
 
-// List returns the stored profiles and, for a list in one namespace, the built-in ones that match
-// the selectors, first. Built-in profiles come on the first page only, so paging never repeats
-// them. A list across all namespaces has no namespace to put them in and returns stored ones only.
-func (r *REST) List(ctx context.Context, options *metainternalversion.ListOptions) (runtime.Object, error) {
-	obj, err := r.Store.List(ctx, options)
-	if err != nil {
-		return nil, err
-	}
-	ns := genericapirequest.NamespaceValue(ctx)
-	if ns == "" || (options != nil && options.Continue != "") {
-		return obj, nil
-	}
-	list := obj.(*core.ResourceProfileList)
-	label, field := labels.Everything(), fields.Everything()
-	if options != nil && options.LabelSelector != nil {
-		label = options.LabelSelector
-	}
-	if options != nil && options.FieldSelector != nil {
-		field = options.FieldSelector
-	}
-	predicate := r.Store.PredicateFunc(label, field)
-	builtins := make([]core.ResourceProfile, 0, len(builtinNames))
-	for _, p := range Builtins(ns) {
-		ok, err := predicate.Matches(&p)
-		if err != nil {
-			return nil, fmt.Errorf("matching built-in resource profile %s: %w", p.Name, err)
-		}
-		if ok {
-			builtins = append(builtins, p)
-		}
-	}
-	list.Items = append(builtins, list.Items...)
-	return list, nil
-}
+// Lists come from storage alone: the built-in profiles resolve by name (Get)
+// but are not listed. A namespace is deleted once its lists come back empty;
+// built-ins that were listed but cannot be deleted would keep every namespace
+// Terminating forever.
 
 // Create refuses the built-in names: they already exist.
 func (r *REST) Create(ctx context.Context, obj runtime.Object, createValidation rest.ValidateObjectFunc, options *metav1.CreateOptions) (runtime.Object, error) {

@@ -115,13 +115,7 @@ func (s *store) Delete(ctx context.Context, key string, out runtime.Object, prec
 	}
 	expectCorrupt := utilfeature.DefaultFeatureGate.Enabled(features.AllowUnsafeMalformedObjectDeletion) && opts.ExpectTransformOrDecodeError
 
-	getCurrentState := func() (*objState, error) {
-		row, _, err := s.b.get(ctx, []byte(preparedKey))
-		if err != nil {
-			return nil, err
-		}
-		return s.getState(ctx, row, preparedKey, v, false, expectCorrupt)
-	}
+	getCurrentState := s.currentState(ctx, preparedKey, v, false, expectCorrupt)
 	var origState *objState
 	var origStateIsCurrent bool
 	if cachedExistingObject != nil && !expectCorrupt {
@@ -190,13 +184,7 @@ func (s *store) GuaranteedUpdate(ctx context.Context, key string, destination ru
 	if err != nil {
 		return fmt.Errorf("unable to convert output object to pointer: %v", err)
 	}
-	getCurrentState := func() (*objState, error) {
-		row, _, err := s.b.get(ctx, []byte(preparedKey))
-		if err != nil {
-			return nil, err
-		}
-		return s.getState(ctx, row, preparedKey, v, ignoreNotFound, false)
-	}
+	getCurrentState := s.currentState(ctx, preparedKey, v, ignoreNotFound, false)
 
 	var origState *objState
 	var origStateIsCurrent bool
@@ -279,6 +267,17 @@ func (s *store) GuaranteedUpdate(ctx context.Context, key string, destination ru
 			continue
 		}
 		return s.decoder.Decode(data, destination, r.rev)
+	}
+}
+
+// currentState returns a function that reads key's current state.
+func (s *store) currentState(ctx context.Context, key string, v reflect.Value, ignoreNotFound, expectCorrupt bool) func() (*objState, error) {
+	return func() (*objState, error) {
+		row, _, err := s.b.get(ctx, []byte(key))
+		if err != nil {
+			return nil, err
+		}
+		return s.getState(ctx, row, key, v, ignoreNotFound, expectCorrupt)
 	}
 }
 

@@ -84,6 +84,12 @@ func parseClassic(src []byte) (*Config, error) {
 				fail(lineNo, len(indent)+1, "empty section name")
 				continue
 			}
+			// Brackets inside a name, or letters whose case does not round
+			// trip, make a header no writer can reproduce.
+			if lower := strings.ToLower(name); !classicNameRe.MatchString(name) || strings.ToLower(strings.ToUpper(lower)) != lower {
+				fail(lineNo, len(indent)+1, "invalid section header %q", content)
+				continue
+			}
 			if indent == "" {
 				cur = &Section{Kind: strings.ToLower(name), Line: lineNo, Column: 1}
 				group = nil

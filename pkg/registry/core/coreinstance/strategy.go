@@ -10,12 +10,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
-	"k8s.io/apiserver/pkg/storage/names"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 
 	"github.com/calyptia/core-management-plane/pkg/apis/core"
 	v1 "github.com/calyptia/core-management-plane/pkg/apis/core/v1"
 	"github.com/calyptia/core-management-plane/pkg/apis/core/validation"
+	"github.com/calyptia/core-management-plane/pkg/registry/core/namespaced"
 	"github.com/calyptia/core-management-plane/pkg/registry/core/table"
 )
 
@@ -25,17 +25,13 @@ const HeartbeatTimeout = 35 * time.Second
 
 // Strategy is how core instances are created and updated through the main resource.
 type Strategy struct {
-	runtime.ObjectTyper
-	names.NameGenerator
+	namespaced.Defaults
 }
 
 // NewStrategy returns the main resource's strategy.
 func NewStrategy(typer runtime.ObjectTyper) Strategy {
-	return Strategy{typer, names.SimpleNameGenerator}
+	return Strategy{namespaced.NewDefaults(typer)}
 }
-
-// NamespaceScoped is true.
-func (Strategy) NamespaceScoped() bool { return true }
 
 // GetResetFields tells server-side apply that the main resource never changes status.
 func (Strategy) GetResetFields() map[fieldpath.APIVersion]*fieldpath.Set {
@@ -65,26 +61,9 @@ func (Strategy) Validate(_ context.Context, obj runtime.Object) field.ErrorList 
 	return validation.ValidateCoreInstance(obj.(*core.CoreInstance))
 }
 
-// WarningsOnCreate has nothing to warn about.
-func (Strategy) WarningsOnCreate(context.Context, runtime.Object) []string { return nil }
-
-// Canonicalize does nothing.
-func (Strategy) Canonicalize(runtime.Object) {}
-
-// AllowCreateOnUpdate is false.
-func (Strategy) AllowCreateOnUpdate(context.Context) bool { return false }
-
-// AllowUnconditionalUpdate is true.
-func (Strategy) AllowUnconditionalUpdate(context.Context) bool { return true }
-
 // ValidateUpdate checks an update.
 func (Strategy) ValidateUpdate(_ context.Context, obj, old runtime.Object) field.ErrorList {
 	return validation.ValidateCoreInstanceUpdate(obj.(*core.CoreInstance), old.(*core.CoreInstance))
-}
-
-// WarningsOnUpdate has nothing to warn about.
-func (Strategy) WarningsOnUpdate(context.Context, runtime.Object, runtime.Object) []string {
-	return nil
 }
 
 // StatusStrategy is how the agent reports: only status changes.

@@ -15,29 +15,25 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apiserver/pkg/registry/generic"
 	"k8s.io/apiserver/pkg/storage"
-	"k8s.io/apiserver/pkg/storage/names"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 
 	"github.com/calyptia/core-management-plane/pkg/apis/core"
 	v1 "github.com/calyptia/core-management-plane/pkg/apis/core/v1"
 	"github.com/calyptia/core-management-plane/pkg/apis/core/validation"
+	"github.com/calyptia/core-management-plane/pkg/registry/core/namespaced"
 	"github.com/calyptia/core-management-plane/pkg/registry/core/table"
 )
 
 // Strategy is how pipelines are created and updated through the main resource: users own spec,
 // the data plane owns status (through the status subresource).
 type Strategy struct {
-	runtime.ObjectTyper
-	names.NameGenerator
+	namespaced.Defaults
 }
 
 // NewStrategy returns the main resource's strategy.
 func NewStrategy(typer runtime.ObjectTyper) Strategy {
-	return Strategy{typer, names.SimpleNameGenerator}
+	return Strategy{namespaced.NewDefaults(typer)}
 }
-
-// NamespaceScoped is true: pipelines live in namespaces.
-func (Strategy) NamespaceScoped() bool { return true }
 
 // GetResetFields tells server-side apply that the main resource never changes status.
 func (Strategy) GetResetFields() map[fieldpath.APIVersion]*fieldpath.Set {
@@ -73,16 +69,6 @@ func (Strategy) Validate(_ context.Context, obj runtime.Object) field.ErrorList 
 func (Strategy) WarningsOnCreate(_ context.Context, obj runtime.Object) []string {
 	return warnings(obj.(*core.Pipeline))
 }
-
-// Canonicalize does nothing: the stored form is the form sent.
-func (Strategy) Canonicalize(runtime.Object) {}
-
-// AllowCreateOnUpdate is false: PUT to a missing pipeline is 404, not a create.
-func (Strategy) AllowCreateOnUpdate(context.Context) bool { return false }
-
-// AllowUnconditionalUpdate is true: updates without a resourceVersion are accepted, as for
-// built-in resources.
-func (Strategy) AllowUnconditionalUpdate(context.Context) bool { return true }
 
 // ValidateUpdate checks the new spec and what may not change (kind, StatefulSet storage class).
 func (Strategy) ValidateUpdate(_ context.Context, obj, old runtime.Object) field.ErrorList {

@@ -9,26 +9,22 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
-	"k8s.io/apiserver/pkg/storage/names"
 
 	"github.com/calyptia/core-management-plane/pkg/apis/core"
 	"github.com/calyptia/core-management-plane/pkg/apis/core/validation"
+	"github.com/calyptia/core-management-plane/pkg/registry/core/namespaced"
 	"github.com/calyptia/core-management-plane/pkg/registry/core/table"
 )
 
 // Strategy is how resource profiles are created and updated.
 type Strategy struct {
-	runtime.ObjectTyper
-	names.NameGenerator
+	namespaced.Defaults
 }
 
 // NewStrategy returns the strategy.
 func NewStrategy(typer runtime.ObjectTyper) Strategy {
-	return Strategy{typer, names.SimpleNameGenerator}
+	return Strategy{namespaced.NewDefaults(typer)}
 }
-
-// NamespaceScoped is true.
-func (Strategy) NamespaceScoped() bool { return true }
 
 // PrepareForCreate starts the generation at 1.
 func (Strategy) PrepareForCreate(_ context.Context, obj runtime.Object) {
@@ -48,26 +44,9 @@ func (Strategy) Validate(_ context.Context, obj runtime.Object) field.ErrorList 
 	return validation.ValidateResourceProfile(obj.(*core.ResourceProfile))
 }
 
-// WarningsOnCreate has nothing to warn about.
-func (Strategy) WarningsOnCreate(context.Context, runtime.Object) []string { return nil }
-
-// Canonicalize does nothing.
-func (Strategy) Canonicalize(runtime.Object) {}
-
-// AllowCreateOnUpdate is false.
-func (Strategy) AllowCreateOnUpdate(context.Context) bool { return false }
-
-// AllowUnconditionalUpdate is true.
-func (Strategy) AllowUnconditionalUpdate(context.Context) bool { return true }
-
 // ValidateUpdate checks an update.
 func (Strategy) ValidateUpdate(_ context.Context, obj, old runtime.Object) field.ErrorList {
 	return validation.ValidateResourceProfileUpdate(obj.(*core.ResourceProfile), old.(*core.ResourceProfile))
-}
-
-// WarningsOnUpdate has nothing to warn about.
-func (Strategy) WarningsOnUpdate(context.Context, runtime.Object, runtime.Object) []string {
-	return nil
 }
 
 // tableConvertor prints NAME, BUILTIN, BUFFERING, BACKLOG-MEM-LIMIT, AGE.

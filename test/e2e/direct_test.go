@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"crypto/tls"
+	"github.com/calyptia/core-management-plane/internal/testpki"
 	"io"
 	"net/http"
 	"testing"
@@ -22,17 +23,17 @@ func TestDirectCallsRefused(t *testing.T) {
 	url := s.URL + "/apis/core.calyptia.com/v1/namespaces/" + ns + "/pipelinesecrets"
 
 	dir := t.TempDir()
-	rogueCA, err := framework.NewCA(dir, "rogue-ca")
+	rogueCA, err := testpki.NewCA(dir, "rogue-ca")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A certificate from an unknown CA naming the front proxy.
-	rogueProxy, err := rogueCA.Issue(dir, "rogue-proxy", framework.CertRequest{CommonName: framework.FrontProxyClientName, Client: true})
+	rogueProxy, err := rogueCA.Issue(dir, "rogue-proxy", testpki.CertRequest{CommonName: framework.FrontProxyClientName, Client: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Signed by the real front-proxy CA, but not a name cloud-api accepts.
-	wrongName, err := cluster.FrontProxyCA.Issue(dir, "wrong-name", framework.CertRequest{CommonName: "not-the-front-proxy", Client: true})
+	wrongName, err := cluster.FrontProxyCA.Issue(dir, "wrong-name", testpki.CertRequest{CommonName: "not-the-front-proxy", Client: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +46,7 @@ func TestDirectCallsRefused(t *testing.T) {
 	forged := http.Header{"X-Remote-User": {"kubernetes-admin"}, "X-Remote-Group": {"system:masters"}}
 	for _, tc := range []struct {
 		name   string
-		cert   *framework.KeyPair
+		cert   *testpki.KeyPair
 		header http.Header
 		want   []int
 	}{

@@ -6,11 +6,10 @@ package integration
 import (
 	"context"
 	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/calyptia/core-management-plane/internal/testpki"
 	"io"
 	"net"
 	"net/http"
@@ -137,26 +136,25 @@ func run(m *testing.M) (code int, err error) {
 // prepareFiles writes the CAs, certificates and encryption configuration
 // into dir and returns the matching cloud-api flags.
 func prepareFiles(dir string) ([]string, error) {
-	servingCA, err := newCA(dir, "serving-ca")
+	servingCA, err := testpki.NewCA(dir, "serving-ca")
 	if err != nil {
 		return nil, err
 	}
-	clientCA, err := newCA(dir, "client-ca")
+	clientCA, err := testpki.NewCA(dir, "client-ca")
 	if err != nil {
 		return nil, err
 	}
-	servingCert, servingKey, err := servingCA.issue(dir, "serving", pkix.Name{CommonName: "localhost"},
-		x509.ExtKeyUsageServerAuth, []net.IP{net.ParseIP("127.0.0.1")}, []string{"localhost"})
+	serving, err := servingCA.Issue(dir, "serving", testpki.CertRequest{
+		CommonName: "localhost", Server: true, IPs: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
+	})
 	if err != nil {
 		return nil, err
 	}
-	if _, _, err := clientCA.issue(dir, "admin", pkix.Name{CommonName: "admin", Organization: []string{"system:masters"}},
-		x509.ExtKeyUsageClientAuth, nil, nil); err != nil {
+	if _, err := clientCA.Issue(dir, "admin", testpki.CertRequest{CommonName: "admin", Organizations: []string{"system:masters"}, Client: true}); err != nil {
 		return nil, err
 	}
 	// An authenticated user outside system:masters, to tell 401 from 403.
-	if _, _, err := clientCA.issue(dir, "nobody", pkix.Name{CommonName: "nobody", Organization: []string{"some-team"}},
-		x509.ExtKeyUsageClientAuth, nil, nil); err != nil {
+	if _, err := clientCA.Issue(dir, "nobody", testpki.CertRequest{CommonName: "nobody", Organizations: []string{"some-team"}, Client: true}); err != nil {
 		return nil, err
 	}
 
@@ -179,8 +177,8 @@ resources:
 		return nil, err
 	}
 	return []string{
-		"--tls-cert-file=" + servingCert, "--tls-private-key-file=" + servingKey,
-		"--client-ca-file=" + clientCA.file, "--authentication-skip-lookup",
+		"--tls-cert-file=" + serving.CertFile, "--tls-private-key-file=" + serving.KeyFile,
+		"--client-ca-file=" + clientCA.CertFile, "--authentication-skip-lookup",
 		"--encryption-provider-config=" + encryption,
 	}, nil
 }

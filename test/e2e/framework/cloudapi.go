@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/calyptia/core-management-plane/internal/testpki"
 	"net"
 	"net/http"
 	"os"
@@ -44,8 +45,8 @@ type Aggregation struct {
 	cluster *Cluster
 	dir     string
 	// ServingCA signed Serving; it is the APIService's caBundle.
-	ServingCA *CA
-	Serving   *KeyPair
+	ServingCA *testpki.CA
+	Serving   *testpki.KeyPair
 	// Kubeconfig authenticates as the cloud-api ServiceAccount, as a pod would.
 	Kubeconfig string
 	// EncryptionConfig encrypts pipeline secrets at rest, as a production install should.
@@ -91,11 +92,11 @@ func (c *Cluster) InstallCloudAPI(ctx context.Context, k Kubectl, opts InstallOp
 		return nil, fmt.Errorf("creating ExternalName Service: %w", err)
 	}
 
-	if a.ServingCA, err = NewCA(a.dir, "serving-ca"); err != nil {
+	if a.ServingCA, err = testpki.NewCA(a.dir, "serving-ca"); err != nil {
 		return nil, err
 	}
 	// kube-apiserver verifies the certificate for <service>.<namespace>.svc.
-	if a.Serving, err = a.ServingCA.Issue(a.dir, "serving", CertRequest{
+	if a.Serving, err = a.ServingCA.Issue(a.dir, "serving", testpki.CertRequest{
 		CommonName: CloudAPIService + "." + CloudAPINamespace + ".svc",
 		DNSNames:   []string{CloudAPIService + "." + CloudAPINamespace + ".svc", "localhost"},
 		IPs:        []net.IP{net.ParseIP("127.0.0.1")},

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/calyptia/core-management-plane/internal/testpki"
 	"net"
 	"net/http"
 	"os"
@@ -52,12 +53,12 @@ type Cluster struct {
 
 	// ClusterCA signs kube-apiserver's serving certificate and every client
 	// certificate kube-apiserver accepts (--client-ca-file).
-	ClusterCA *CA
+	ClusterCA *testpki.CA
 	// FrontProxyCA is a separate CA for the front-proxy client certificate: with
 	// one CA for both, any user certificate could claim to be the front proxy.
-	FrontProxyCA *CA
+	FrontProxyCA *testpki.CA
 	// FrontProxyClient is the certificate kube-apiserver presents to aggregated servers.
-	FrontProxyClient *KeyPair
+	FrontProxyClient *testpki.KeyPair
 
 	EtcdURL         string
 	APIServerURL    string
@@ -71,7 +72,7 @@ type Cluster struct {
 	adminConfig                           *rest.Config
 	stopped                               bool
 	etcdPort, etcdPeerPort, apiserverPort int
-	pendingKubeconfigs                    map[string]*KeyPair
+	pendingKubeconfigs                    map[string]*testpki.KeyPair
 }
 
 // StartCluster starts etcd, kube-apiserver and kube-controller-manager and waits until
@@ -116,13 +117,13 @@ func (c *Cluster) pki(name string) string { return filepath.Join(c.Dir, "pki", n
 func (c *Cluster) writePKI() error {
 	dir := filepath.Join(c.Dir, "pki")
 	var err error
-	if c.ClusterCA, err = NewCA(dir, "ca"); err != nil {
+	if c.ClusterCA, err = testpki.NewCA(dir, "ca"); err != nil {
 		return err
 	}
-	if c.FrontProxyCA, err = NewCA(dir, "front-proxy-ca"); err != nil {
+	if c.FrontProxyCA, err = testpki.NewCA(dir, "front-proxy-ca"); err != nil {
 		return err
 	}
-	if _, err = c.ClusterCA.Issue(dir, "apiserver", CertRequest{
+	if _, err = c.ClusterCA.Issue(dir, "apiserver", testpki.CertRequest{
 		CommonName: "kube-apiserver",
 		DNSNames:   []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
 		IPs:        []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("10.96.0.1")},
@@ -130,24 +131,24 @@ func (c *Cluster) writePKI() error {
 	}); err != nil {
 		return err
 	}
-	if c.FrontProxyClient, err = c.FrontProxyCA.Issue(dir, "front-proxy-client", CertRequest{CommonName: FrontProxyClientName, Client: true}); err != nil {
+	if c.FrontProxyClient, err = c.FrontProxyCA.Issue(dir, "front-proxy-client", testpki.CertRequest{CommonName: FrontProxyClientName, Client: true}); err != nil {
 		return err
 	}
-	if c.SAKeyFile, c.SAPubFile, err = NewServiceAccountKey(dir); err != nil {
+	if c.SAKeyFile, c.SAPubFile, err = testpki.NewServiceAccountKey(dir); err != nil {
 		return err
 	}
-	admin, err := c.ClusterCA.Issue(dir, "admin", CertRequest{CommonName: "kubernetes-admin", Organizations: []string{"system:masters"}, Client: true})
+	admin, err := c.ClusterCA.Issue(dir, "admin", testpki.CertRequest{CommonName: "kubernetes-admin", Organizations: []string{"system:masters"}, Client: true})
 	if err != nil {
 		return err
 	}
 	c.AdminKubeconfig = filepath.Join(c.Dir, "admin.kubeconfig")
-	kcm, err := c.ClusterCA.Issue(dir, "controller-manager", CertRequest{CommonName: "system:kube-controller-manager", Client: true})
+	kcm, err := c.ClusterCA.Issue(dir, "controller-manager", testpki.CertRequest{CommonName: "system:kube-controller-manager", Client: true})
 	if err != nil {
 		return err
 	}
 	// The API server URL is known only once its port is, so kubeconfigs are
 	// written in startAPIServer; keep the pairs for it.
-	c.pendingKubeconfigs = map[string]*KeyPair{
+	c.pendingKubeconfigs = map[string]*testpki.KeyPair{
 		c.AdminKubeconfig: admin,
 		filepath.Join(c.Dir, "controller-manager.kubeconfig"): kcm,
 	}
@@ -342,9 +343,9 @@ func (c *Cluster) AdminClient() (*kubernetes.Clientset, error) {
 
 // NewUser issues a client certificate for user in groups, signed by the cluster CA,
 // and writes a kubeconfig for it into the cluster directory.
-func (c *Cluster) NewUser(user string, groups ...string) (kubeconfig string, kp *KeyPair, err error) {
+func (c *Cluster) NewUser(user string, groups ...string) (kubeconfig string, kp *testpki.KeyPair, err error) {
 	name := "user-" + strings.NewReplacer(":", "_", "/", "_").Replace(user)
-	kp, err = c.ClusterCA.Issue(filepath.Join(c.Dir, "pki"), name, CertRequest{CommonName: user, Organizations: groups, Client: true})
+	kp, err = c.ClusterCA.Issue(filepath.Join(c.Dir, "pki"), name, testpki.CertRequest{CommonName: user, Organizations: groups, Client: true})
 	if err != nil {
 		return "", nil, err
 	}
@@ -390,7 +391,7 @@ func (c *Cluster) Stop() {
 
 // WriteKubeconfig writes a kubeconfig for server trusting caPEM, authenticating
 // with the client certificate kp or, when kp is nil, with token.
-func WriteKubeconfig(path, server string, caPEM []byte, kp *KeyPair, token string) error {
+func WriteKubeconfig(path, server string, caPEM []byte, kp *testpki.KeyPair, token string) error {
 	user := &clientcmdapi.AuthInfo{Token: token}
 	if kp != nil {
 		user = &clientcmdapi.AuthInfo{ClientCertificateData: kp.CertPEM, ClientKeyData: kp.KeyPEM}

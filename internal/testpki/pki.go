@@ -1,4 +1,6 @@
-package framework
+// Package testpki issues the CAs, certificates and service-account keys that
+// tests and local runs need, written as PEM files for the processes using them.
+package testpki
 
 import (
 	"crypto"

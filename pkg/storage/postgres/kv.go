@@ -62,7 +62,6 @@ type rangeRequest struct {
 	start, end []byte
 	rev        int64
 	limit      int64
-	countOnly  bool
 }
 
 type rangeResponse struct {
@@ -75,7 +74,7 @@ type rangeResponse struct {
 // rangeRead reads like etcd's Range: from the current state, or from the
 // history at an older revision until that revision is compacted.
 func (b *Backend) rangeRead(ctx context.Context, r rangeRequest) (*rangeResponse, error) {
-	if b.onRangeRead != nil && r.end != nil && !r.countOnly {
+	if b.onRangeRead != nil && r.end != nil {
 		b.onRangeRead(ctx, string(r.start), r.rev, r.limit)
 	}
 	var resp rangeResponse
@@ -109,9 +108,6 @@ func (b *Backend) rangeRead(ctx context.Context, r rangeRequest) (*rangeResponse
 		} else {
 			from = `kv WHERE key >= $1 AND key < $2 AND $3::bigint >= 0`
 			counted = `SELECT count(*) FROM ` + from
-		}
-		if r.countOnly {
-			return tx.QueryRow(ctx, counted, r.start, end, r.rev).Scan(&resp.count)
 		}
 		query := `SELECT key, mod_rev, create_rev, value FROM ` + from + ` ORDER BY key`
 		args := []any{r.start, end, r.rev}

@@ -67,7 +67,7 @@ func (s *store) GetList(ctx context.Context, key string, opts storage.ListOption
 	}
 	limit := opts.Predicate.Limit
 	paging := limit > 0
-	newItemFunc := getNewItemFunc(listObj, v)
+	newItemFunc := itemMaker(v)
 
 	withRev, continueKey, err := storage.ValidateListOptions(keyPrefix, s.versioner, opts)
 	if err != nil {
@@ -222,15 +222,13 @@ func (s *store) Stats(ctx context.Context) (storage.Stats, error) {
 		return storage.Stats{}, fmt.Errorf("counting %s: %w", s.groupResource, err)
 	}
 	s.mu.RLock()
-	estimating := s.sizes != nil
+	estimating := s.estimateSizes
 	s.mu.RUnlock()
 	if !estimating {
 		st.EstimatedAverageObjectSizeBytes = 0
 	}
 	return st, nil
 }
-
-type sizeEstimator struct{}
 
 // EnableResourceSizeEstimation implements storage.Interface. The average
 // size comes from PostgreSQL with the count, so the keys function is unused.
@@ -240,10 +238,10 @@ func (s *store) EnableResourceSizeEstimation(getKeys storage.KeysFunc) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.sizes != nil {
+	if s.estimateSizes {
 		return errors.New("resourceSizeEstimator already enabled")
 	}
-	s.sizes = &sizeEstimator{}
+	s.estimateSizes = true
 	return nil
 }
 

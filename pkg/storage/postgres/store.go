@@ -58,7 +58,8 @@ type store struct {
 
 	mu          sync.RWMutex
 	transformer value.Transformer
-	sizes       *sizeEstimator
+	// estimateSizes: Stats reports the average object size.
+	estimateSizes bool
 }
 
 var _ storage.Interface = (*store)(nil)
@@ -182,7 +183,8 @@ func (s *store) validateMinimumResourceVersion(minimumResourceVersion string, ac
 	return nil
 }
 
-func getNewItemFunc(listObj runtime.Object, v reflect.Value) func() runtime.Object {
+// itemMaker makes empty items of the list v points into.
+func itemMaker(v reflect.Value) func() runtime.Object {
 	elem := v.Type().Elem()
 	return func() runtime.Object {
 		return reflect.New(elem).Interface().(runtime.Object)

@@ -1,6 +1,7 @@
 // Package core assembles the REST storage of every core.calyptia.com resource. Each resource's
-// behaviour lives in its own package (pipeline, coreinstance, pipelinesecret, resourceprofile);
-// this package only keys them the way the API group installer wants.
+// behaviour lives in its own package (pipeline, coreinstance, pipelinesecret, resourceprofile;
+// inuse for the refusal to delete what pipelines use); this package hands the pipelines storage
+// to the resources that need it and keys them the way the API group installer wants.
 package core
 
 import (
@@ -29,11 +30,12 @@ func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter) (m
 	if err != nil {
 		return nil, fmt.Errorf("pipelines: %w", err)
 	}
-	secrets, err := pipelinesecret.NewStorage(scheme, optsGetter)
+	// Secrets and profiles a pipeline uses cannot be deleted; the pipelines storage says which.
+	secrets, err := pipelinesecret.NewStorage(scheme, optsGetter, pipelines.Pipeline)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline secrets: %w", err)
 	}
-	profiles, err := resourceprofile.NewStorage(scheme, optsGetter)
+	profiles, err := resourceprofile.NewStorage(scheme, optsGetter, pipelines.Pipeline)
 	if err != nil {
 		return nil, fmt.Errorf("resource profiles: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
@@ -14,12 +15,15 @@ import (
 	"k8s.io/apiserver/pkg/registry/rest"
 
 	"github.com/calyptia/core-management-plane/pkg/apis/core"
+	"github.com/calyptia/core-management-plane/pkg/registry/core/inuse"
 )
 
 // REST is the resourceprofiles resource: the stored profiles of a namespace plus the built-in
-// ones, which every namespace has and nobody can change or delete.
+// ones, which every namespace has and nobody can change or delete. A stored profile cannot be
+// deleted while a pipeline runs with it.
 type REST struct {
 	*genericregistry.Store
+	inUse *inuse.Guard
 }
 
 var (
@@ -40,8 +44,8 @@ func (*REST) ShortNames() []string { return []string{"rp"} }
 // Categories puts resource profiles in `kubectl get calyptia`.
 func (*REST) Categories() []string { return []string{"calyptia"} }
 
-// NewStorage returns the resourceprofiles resource.
-func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter) (*REST, error) {
+// NewStorage returns the resourceprofiles resource; pipelines tells which profiles are in use.
+func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, pipelines inuse.PipelineLister) (*REST, error) {
 	strategy := NewStrategy(scheme)
 	store := &genericregistry.Store{
 		NewFunc:                   func() runtime.Object { return &core.ResourceProfile{} },
@@ -57,7 +61,7 @@ func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter) (*
 	if err := store.CompleteWithOptions(&generic.StoreOptions{RESTOptions: optsGetter}); err != nil {
 		return nil, fmt.Errorf("resourceprofiles storage: %w", err)
 	}
-	return &REST{store}, nil
+	return &REST{Store: store, inUse: inuse.ResourceProfiles(pipelines)}, nil
 }
 
 // Get returns a built-in profile without touching storage, else the stored one.
@@ -89,10 +93,19 @@ func (r *REST) Update(ctx context.Context, name string, objInfo rest.UpdatedObje
 	return r.Store.Update(ctx, name, objInfo, createValidation, updateValidation, forceAllowCreate, options)
 }
 
-// Delete refuses to delete a built-in profile.
+// Delete refuses to delete a built-in profile (403 Forbidden) and a profile a pipeline runs
+// with (409 Conflict).
 func (r *REST) Delete(ctx context.Context, name string, deleteValidation rest.ValidateObjectFunc, options *metav1.DeleteOptions) (runtime.Object, bool, error) {
 	if IsBuiltin(name) {
 		return nil, false, apierrors.NewForbidden(core.Resource("resourceprofiles"), name, errBuiltinIsReadOnly)
 	}
-	return r.Store.Delete(ctx, name, deleteValidation, options)
+	return r.Store.Delete(ctx, name, r.inUse.DeleteValidation(deleteValidation), options)
+}
+
+// DeleteCollection deletes the stored profiles (built-ins are not listed, so not deleted),
+// refusing those in use as Delete does. The Store deletes each item through its own Delete, not
+// this one, so the check travels in the validation function. As for any failed item, the first
+// refusal ends the request with its error; the profiles deleted before it stay deleted.
+func (r *REST) DeleteCollection(ctx context.Context, deleteValidation rest.ValidateObjectFunc, options *metav1.DeleteOptions, listOptions *metainternalversion.ListOptions) (runtime.Object, error) {
+	return r.Store.DeleteCollection(ctx, r.inUse.DeleteValidation(deleteValidation), options, listOptions)
 }

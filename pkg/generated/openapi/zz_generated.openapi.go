@@ -1074,7 +1074,7 @@ func schema_pkg_apis_core_v1_PipelineSecret(ref common.ReferenceCallback) common
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
 			SchemaProps: spec.SchemaProps{
-				Description: "PipelineSecret holds secret values that pipeline configs reference as {{ secrets.KEY }}. Values are encrypted at rest when the server has an encryption config, and are never shown in table output or logs.",
+				Description: "PipelineSecret holds secret values that pipeline configs reference as {{ secrets.KEY }}. Values are encrypted at rest when the server has an encryption config, and are never shown in table output or logs. Deleting a secret is refused (409 Conflict) while a pipeline in its namespace that is not being deleted lists it in spec.secrets and its config references one of its keys.",
 				Type:        []string{"object"},
 				Properties: map[string]spec.Schema{
 					"kind": {
@@ -1489,7 +1489,7 @@ func schema_pkg_apis_core_v1_ResourceProfile(ref common.ReferenceCallback) commo
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
 			SchemaProps: spec.SchemaProps{
-				Description: "ResourceProfile holds Fluent Bit buffering settings and pod resources that pipelines refer to by name. The profiles best-effort-low-resource, high-performance-optimal-throughput and high-performance-guaranteed-delivery exist in every namespace and cannot be changed.",
+				Description: "ResourceProfile holds Fluent Bit buffering settings and pod resources that pipelines refer to by name. The profiles best-effort-low-resource, high-performance-optimal-throughput and high-performance-guaranteed-delivery exist in every namespace and cannot be changed. Deleting a profile is refused (409 Conflict) while a pipeline in its namespace that is not being deleted names it in spec.resourceProfile.",
 				Type:        []string{"object"},
 				Properties: map[string]spec.Schema{
 					"kind": {

@@ -517,7 +517,9 @@ type PipelineList struct {
 
 // PipelineSecret holds secret values that pipeline configs reference as {{ secrets.KEY }}.
 // Values are encrypted at rest when the server has an encryption config, and are never shown
-// in table output or logs.
+// in table output or logs. Deleting a secret is refused (409 Conflict) while a pipeline in its
+// namespace that is not being deleted lists it in spec.secrets and its config references one of
+// its keys.
 type PipelineSecret struct {
 	metav1.TypeMeta `json:",inline"`
 	// +optional
@@ -546,6 +548,8 @@ type PipelineSecretList struct {
 // ResourceProfile holds Fluent Bit buffering settings and pod resources that pipelines refer to
 // by name. The profiles best-effort-low-resource, high-performance-optimal-throughput and
 // high-performance-guaranteed-delivery exist in every namespace and cannot be changed.
+// Deleting a profile is refused (409 Conflict) while a pipeline in its namespace that is not
+// being deleted names it in spec.resourceProfile.
 type ResourceProfile struct {
 	metav1.TypeMeta `json:",inline"`
 	// +optional

@@ -20,7 +20,9 @@ import (
 //
 // PipelineSecret holds secret values that pipeline configs reference as {{ secrets.KEY }}.
 // Values are encrypted at rest when the server has an encryption config, and are never shown
-// in table output or logs.
+// in table output or logs. Deleting a secret is refused (409 Conflict) while a pipeline in its
+// namespace that is not being deleted lists it in spec.secrets and its config references one of
+// its keys.
 type PipelineSecretApplyConfiguration struct {
 	metav1.TypeMetaApplyConfiguration    `json:""`
 	*metav1.ObjectMetaApplyConfiguration `json:"metadata,omitempty"`

@@ -21,6 +21,8 @@ import (
 // ResourceProfile holds Fluent Bit buffering settings and pod resources that pipelines refer to
 // by name. The profiles best-effort-low-resource, high-performance-optimal-throughput and
 // high-performance-guaranteed-delivery exist in every namespace and cannot be changed.
+// Deleting a profile is refused (409 Conflict) while a pipeline in its namespace that is not
+// being deleted names it in spec.resourceProfile.
 type ResourceProfileApplyConfiguration struct {
 	metav1.TypeMetaApplyConfiguration    `json:""`
 	*metav1.ObjectMetaApplyConfiguration `json:"metadata,omitempty"`

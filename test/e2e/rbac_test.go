@@ -93,6 +93,8 @@ func TestRBAC(t *testing.T) {
 		{"agent cannot create a pipeline in A", agent, newPipeline("by-agent"), []string{"create", "-n", nsA, "-f", "-"}, false},
 		{"agent cannot list pipelines in B", agent, "", []string{"get", "pipelines", "-n", nsB}, false},
 		// admin in B (the built-in role, with the edit rules folded in).
+		// The collector reads the secret, and cloud-api refuses (409) to delete a secret in use.
+		{"namespace admin deletes a pipeline in B", nsAdmin, "", []string{"delete", "pipeline", "collector", "-n", nsB, "--wait=false"}, true},
 		{"namespace admin deletes a pipeline secret in B", nsAdmin, "", []string{"delete", "pipelinesecret", "tokens", "-n", nsB}, true},
 		{"namespace admin cannot list pipelines in A", nsAdmin, "", []string{"get", "pipelines", "-n", nsA}, false},
 	} {

@@ -67,29 +67,54 @@ verify-codegen: ## Fail when generated code is not what hack/update-codegen.sh p
 	hack/verify-codegen.sh
 
 # Real-cluster tooling: hack/tools is a module of its own so that k8s.io/kubernetes stays out of
-# the main module. kube-apiserver, kube-controller-manager and kubectl come from k8s.io/kubernetes,
-# etcd from go.etcd.io/etcd/server/v3; each is rebuilt only when missing or older than hack/tools.
+# the main module. kube-apiserver, kube-controller-manager, kube-scheduler and kubectl come from
+# k8s.io/kubernetes, etcd from go.etcd.io/etcd/server/v3; each is rebuilt only when missing or
+# older than hack/tools. kwok (fake nodes that run pods without a container runtime) is installed
+# at KWOK_VERSION with its own go.mod.
 KUBE_VERSION := v1.37.2
 KUBE_MINOR := 37
 TOOLS_MOD := hack/tools/go.mod hack/tools/go.sum
 KUBE_LDFLAGS := $(foreach p,k8s.io/component-base/version k8s.io/client-go/pkg/version,-X $(p).gitVersion=$(KUBE_VERSION) -X $(p).gitMajor=1 -X $(p).gitMinor=$(KUBE_MINOR) -X $(p).gitTreeState=clean)
 E2E_TIMEOUT ?= 30m
 
-bin/kube-apiserver bin/kube-controller-manager bin/kubectl: $(TOOLS_MOD)
+bin/kube-apiserver bin/kube-controller-manager bin/kube-scheduler bin/kubectl: $(TOOLS_MOD)
 	cd hack/tools && $(GO) build -ldflags '$(KUBE_LDFLAGS)' -o ../../$@ k8s.io/kubernetes/cmd/$(notdir $@)
 
 bin/etcd: $(TOOLS_MOD) hack/tools/cmd/etcd/main.go
 	cd hack/tools && $(GO) build -o ../../$@ ./cmd/etcd
 
+# kwok has no replace directives, so `go install pkg@version` builds it with the dependency
+# versions its own go.mod pins (as a tool of hack/tools it would get k8s.io/kubernetes' ones).
+# Its stage definitions (how fake nodes and their pods move through their lifecycle) ship in
+# its module, not in the binary's defaults: they are copied into bin/kwok-stages so the tests
+# do not need the module cache. bin/.kwok-version changes only when KWOK_VERSION does, which
+# is what makes kwok outdated. The module's directory is looked up from / so that no go.mod or
+# go.sum of this repository records it.
+KWOK_VERSION ?= v0.8.0
+KWOK_STAGES := node/fast/node-initialize.yaml node/heartbeat/node-heartbeat.yaml \
+	pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml
+
+.PHONY: FORCE
+bin/.kwok-version: FORCE
+	@mkdir -p bin && echo '$(KWOK_VERSION)' | cmp -s - $@ || echo '$(KWOK_VERSION)' > $@
+
+bin/kwok $(addprefix bin/kwok-stages/,$(notdir $(KWOK_STAGES))) &: bin/.kwok-version
+	GOBIN=$(CURDIR)/bin $(GO) install sigs.k8s.io/kwok/cmd/kwok@$(KWOK_VERSION)
+	@dir=$$(cd / && GOWORK=off $(GO) mod download -json sigs.k8s.io/kwok@$(KWOK_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \
+	if [ -z "$$dir" ]; then echo "kwok $(KWOK_VERSION): module directory not found" >&2; exit 1; fi; \
+	rm -rf bin/kwok-stages && mkdir -p bin/kwok-stages && \
+	for f in $(KWOK_STAGES); do cp "$$dir/kustomize/stage/$$f" bin/kwok-stages/ || exit 1; done; \
+	chmod u+w bin/kwok-stages/* && touch bin/kwok bin/kwok-stages/*
+
 .PHONY: tools
-tools: bin/etcd bin/kube-apiserver bin/kube-controller-manager ## Build etcd, kube-apiserver, kube-controller-manager (and kubectl unless PATH has one within a minor version) into bin/.
+tools: bin/etcd bin/kube-apiserver bin/kube-controller-manager bin/kube-scheduler bin/kwok ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok with its stages (and kubectl unless PATH has one within a minor version) into bin/.
 	@# kubectl supports one minor version of skew against kube-apiserver.
 	@m=$$(kubectl version --client -o json 2>/dev/null | sed -n 's/.*"minor": *"\([0-9]*\).*/\1/p' | head -n1); \
 	if [ -z "$$m" ] || [ "$$m" -lt $$(( $(KUBE_MINOR) - 1 )) ] || [ "$$m" -gt $$(( $(KUBE_MINOR) + 1 )) ]; then \
 	  $(MAKE) --no-print-directory bin/kubectl; fi
 
 .PHONY: e2e
-e2e: tools ## End-to-end tests: cloud-api behind a real kube-apiserver, etcd and kubectl (needs PostgreSQL).
+e2e: tools ## End-to-end tests: cloud-api behind a real kube-apiserver, etcd, kubectl and kwok's fake nodes (needs PostgreSQL).
 	hack/ensure-postgres.sh
 	$(GO) vet -tags e2e ./test/e2e/...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) -tags e2e ./test/e2e/...

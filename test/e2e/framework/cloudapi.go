@@ -26,11 +26,12 @@ import (
 )
 
 const (
-	// CloudAPINamespace, CloudAPIServiceAccount and CloudAPIService are the names
-	// artifacts/deploy uses.
+	// CloudAPINamespace, CloudAPIServiceAccount, CloudAPIService and
+	// CloudAPIDeployment are the names artifacts/deploy uses.
 	CloudAPINamespace      = "calyptia-system"
 	CloudAPIServiceAccount = "cloud-api"
 	CloudAPIService        = "cloud-api"
+	CloudAPIDeployment     = "cloud-api"
 	// APIServiceName registers core.calyptia.com/v1.
 	APIServiceName = "v1.core.calyptia.com"
 	// GroupVersion is what cloud-api serves.
@@ -65,8 +66,9 @@ type InstallOptions struct {
 
 // InstallCloudAPI applies the manifests in opts.DeployDir with kubectl, then adapts
 // the cluster to cloud-api running on this machine instead of in a pod: the
-// Service becomes an ExternalName for localhost (there is no cluster network),
-// and the APIService gets a real caBundle.
+// Deployment is scaled to zero (on kwok's fake nodes its pods would be Running with
+// nothing behind them), the Service becomes an ExternalName for localhost (there is
+// no cluster network), and the APIService gets a real caBundle.
 func (c *Cluster) InstallCloudAPI(ctx context.Context, k Kubectl, opts InstallOptions) (*Aggregation, error) {
 	deployDir := opts.DeployDir
 	a := &Aggregation{cluster: c, dir: filepath.Join(c.Dir, "cloud-api")}
@@ -79,6 +81,10 @@ func (c *Cluster) InstallCloudAPI(ctx context.Context, k Kubectl, opts InstallOp
 	cs, err := c.AdminClient()
 	if err != nil {
 		return nil, err
+	}
+	scale := []byte(`{"spec":{"replicas":0}}`)
+	if _, err := cs.AppsV1().Deployments(CloudAPINamespace).Patch(ctx, CloudAPIDeployment, types.MergePatchType, scale, metav1.PatchOptions{}); err != nil {
+		return nil, fmt.Errorf("scaling Deployment %s to zero: %w", CloudAPIDeployment, err)
 	}
 	// A ClusterIP Service cannot be turned into an ExternalName one in place.
 	if err := cs.CoreV1().Services(CloudAPINamespace).Delete(ctx, CloudAPIService, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {

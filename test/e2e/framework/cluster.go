@@ -1,15 +1,16 @@
 // Package framework runs a real control plane for end-to-end tests and local runs:
 // etcd, kube-apiserver with aggregation configured, kube-controller-manager (for
-// ClusterRole aggregation, namespaces and service accounts) and cloud-api
-// registered through an APIService. Everything runs as child processes on
-// loopback ports with certificates generated per run.
+// ClusterRole aggregation, namespaces, service accounts, garbage collection and the
+// workload controllers), kube-scheduler, kwok with fake nodes on which pods reach
+// Running without a container runtime, and cloud-api registered through an
+// APIService. Everything runs as child processes on loopback ports with
+// certificates generated per run.
 package framework
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/calyptia/core-management-plane/internal/testpki"
 	"net"
 	"net/http"
 	"os"
@@ -22,6 +23,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/calyptia/core-management-plane/internal/testpki"
 )
 
 const (
@@ -40,13 +43,15 @@ const (
 type ClusterOptions struct {
 	// Dir holds certificates, data, kubeconfigs and logs. It must exist.
 	Dir string
-	// BinDir holds etcd, kube-apiserver and kube-controller-manager.
+	// BinDir holds etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
+	// kwok and kwok's stages (KwokStagesDir), as `make tools` builds them.
 	BinDir string
 	// Logf reports progress; nil means silent.
 	Logf func(format string, args ...any)
 }
 
-// Cluster is a running etcd, kube-apiserver and kube-controller-manager.
+// Cluster is a running etcd, kube-apiserver, kube-controller-manager, kube-scheduler
+// and kwok, with kwok's fake nodes.
 type Cluster struct {
 	Dir    string
 	BinDir string
@@ -66,26 +71,34 @@ type Cluster struct {
 	AuditLogFile    string
 	SAKeyFile       string
 	SAPubFile       string
+	// Nodes are the names of the fake nodes, all Ready and untainted once
+	// StartCluster returns (see NodeCount).
+	Nodes []string
 
 	logf                                  func(format string, args ...any)
 	etcd, apiserver, controllerManager    *Process
+	scheduler, kwok                       *Process
 	adminConfig                           *rest.Config
 	stopped                               bool
 	etcdPort, etcdPeerPort, apiserverPort int
 	pendingKubeconfigs                    map[string]*testpki.KeyPair
 }
 
-// StartCluster starts etcd, kube-apiserver and kube-controller-manager and waits until
-// kube-apiserver is ready and its RBAC bootstrap policy is in place.
+// StartCluster starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler and
+// kwok, and waits until kube-apiserver is ready, its RBAC bootstrap policy is in place
+// and the fake nodes are Ready.
 func StartCluster(ctx context.Context, opts ClusterOptions) (_ *Cluster, err error) {
 	c := &Cluster{Dir: opts.Dir, BinDir: opts.BinDir, logf: opts.Logf}
 	if c.logf == nil {
 		c.logf = func(string, ...any) {}
 	}
-	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager"} {
+	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"} {
 		if _, err := os.Stat(filepath.Join(c.BinDir, b)); err != nil {
 			return nil, fmt.Errorf("%s not found in %s (run `make tools`): %w", b, c.BinDir, err)
 		}
+	}
+	if err := c.checkKwokStages(); err != nil {
+		return nil, err
 	}
 	defer func() {
 		if err != nil {
@@ -107,6 +120,15 @@ func StartCluster(ctx context.Context, opts ClusterOptions) (_ *Cluster, err err
 		return nil, err
 	}
 	if err := c.startControllerManager(ctx); err != nil {
+		return nil, err
+	}
+	if err := c.startScheduler(); err != nil {
+		return nil, err
+	}
+	if err := c.startKwok(); err != nil {
+		return nil, err
+	}
+	if err := c.startNodes(ctx); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -146,11 +168,16 @@ func (c *Cluster) writePKI() error {
 	if err != nil {
 		return err
 	}
+	scheduler, err := c.ClusterCA.Issue(dir, "scheduler", testpki.CertRequest{CommonName: "system:kube-scheduler", Client: true})
+	if err != nil {
+		return err
+	}
 	// The API server URL is known only once its port is, so kubeconfigs are
 	// written in startAPIServer; keep the pairs for it.
 	c.pendingKubeconfigs = map[string]*testpki.KeyPair{
 		c.AdminKubeconfig: admin,
 		filepath.Join(c.Dir, "controller-manager.kubeconfig"): kcm,
+		filepath.Join(c.Dir, "scheduler.kubeconfig"):          scheduler,
 	}
 	return nil
 }
@@ -251,8 +278,8 @@ func (c *Cluster) startAPIServer(ctx context.Context) error {
 			"--audit-log-path="+c.AuditLogFile,
 			"--audit-log-format=json",
 			"--audit-log-mode=blocking",
-			// No kube-proxy and no nodes: the kubernetes Service needs no endpoints,
-			// and loopback addresses are not valid endpoints anyway.
+			// No kube-proxy and only fake nodes: the kubernetes Service needs no
+			// endpoints, and loopback addresses are not valid endpoints anyway.
 			"--endpoint-reconciler-type=none",
 			"--allow-privileged=true",
 			"--profiling=false",
@@ -297,10 +324,30 @@ func (c *Cluster) startControllerManager(ctx context.Context) error {
 		"--kubeconfig="+kubeconfig,
 		"--authentication-kubeconfig="+kubeconfig,
 		"--authorization-kubeconfig="+kubeconfig,
-		// Only what an API-only cluster needs: admin/edit/view pick up the
-		// aggregated ClusterRoles, namespaces get deleted with their contents
-		// (aggregated resources included), namespaces get a default ServiceAccount.
-		"--controllers=clusterrole-aggregation-controller,namespace-controller,serviceaccount-controller,garbage-collector-controller",
+		// Only what the tests need. admin/edit/view pick up the aggregated
+		// ClusterRoles; namespaces get deleted with their contents (aggregated
+		// resources included) and get a default ServiceAccount, without which no
+		// pod is admitted, and the kube-root-ca.crt ConfigMap its token volume
+		// names; the garbage collector deletes what owners leave behind
+		// (ReplicaSets and pods of a deleted Deployment). The workload controllers
+		// turn Deployments, DaemonSets and StatefulSets into pods, Services into
+		// EndpointSlices, and act on HPAs (without a metrics API they only report
+		// that metrics are missing). Not run: node-lifecycle-controller (see
+		// startNodes) and the taint-based eviction it drives, and anything for
+		// volumes, jobs or certificates.
+		"--controllers="+strings.Join([]string{
+			"clusterrole-aggregation-controller",
+			"namespace-controller",
+			"serviceaccount-controller",
+			"root-ca-certificate-publisher-controller",
+			"garbage-collector-controller",
+			"deployment-controller",
+			"replicaset-controller",
+			"daemonset-controller",
+			"statefulset-controller",
+			"endpointslice-controller",
+			"horizontal-pod-autoscaler-controller",
+		}, ","),
 		// As kubeadm runs it: each controller acts as its own ServiceAccount,
 		// which bootstrap RBAC grants exactly what that controller needs.
 		"--use-service-account-credentials=true",
@@ -362,7 +409,8 @@ func (c *Cluster) NewTokenKubeconfig(name, token string) (string, error) {
 	return path, WriteKubeconfig(path, c.APIServerURL, c.ClusterCA.CertPEM(), nil, token)
 }
 
-// Exited is closed when etcd, kube-apiserver or kube-controller-manager has ended.
+// Exited is closed when etcd, kube-apiserver, kube-controller-manager, kube-scheduler
+// or kwok has ended.
 func (c *Cluster) Exited() <-chan struct{} {
 	ch := make(chan struct{})
 	go func() {
@@ -370,6 +418,8 @@ func (c *Cluster) Exited() <-chan struct{} {
 		case <-c.etcd.Exited():
 		case <-c.apiserver.Exited():
 		case <-c.controllerManager.Exited():
+		case <-c.scheduler.Exited():
+		case <-c.kwok.Exited():
 		}
 		close(ch)
 	}()
@@ -382,7 +432,7 @@ func (c *Cluster) Stop() {
 		return
 	}
 	c.stopped = true
-	for _, p := range []*Process{c.controllerManager, c.apiserver, c.etcd} {
+	for _, p := range []*Process{c.kwok, c.scheduler, c.controllerManager, c.apiserver, c.etcd} {
 		if p != nil {
 			p.Stop(stopGrace)
 		}
@@ -409,6 +459,12 @@ func WriteKubeconfig(path, server string, caPEM []byte, kp *testpki.KeyPair, tok
 
 // waitFor polls check until it succeeds, the process exits, or the start timeout passes.
 func waitFor(ctx context.Context, p *Process, check func(context.Context) error) error {
+	return waitForAll(ctx, []*Process{p}, check)
+}
+
+// waitForAll is waitFor for a check that needs several processes: it gives up as soon
+// as any of them exits.
+func waitForAll(ctx context.Context, procs []*Process, check func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	tick := time.NewTicker(250 * time.Millisecond)
@@ -421,9 +477,14 @@ func waitFor(ctx context.Context, p *Process, check func(context.Context) error)
 		if last == nil {
 			return nil
 		}
+		for _, p := range procs {
+			select {
+			case <-p.Exited():
+				return fmt.Errorf("%s %w (%v); last check: %v; see %s", p.Name, errExited, p.Err(), last, p.LogFile)
+			default:
+			}
+		}
 		select {
-		case <-p.Exited():
-			return fmt.Errorf("%s %w (%v); last check: %v; see %s", p.Name, errExited, p.Err(), last, p.LogFile)
 		case <-ctx.Done():
 			return fmt.Errorf("%w; last check: %v", ctx.Err(), last)
 		case <-tick.C:

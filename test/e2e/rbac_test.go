@@ -92,6 +92,9 @@ func TestRBAC(t *testing.T) {
 		{"agent cannot delete a pipeline in A", agent, "", []string{"delete", "pipeline", "collector", "-n", nsA}, false},
 		{"agent cannot create a pipeline in A", agent, newPipeline("by-agent"), []string{"create", "-n", nsA, "-f", "-"}, false},
 		{"agent cannot list pipelines in B", agent, "", []string{"get", "pipelines", "-n", nsB}, false},
+		{"agent records events in A", agent, `{"apiVersion":"v1","kind":"Event","metadata":{"generateName":"e2e-"},"type":"Normal","reason":"E2E","message":"m",` +
+			`"involvedObject":{"apiVersion":"core.calyptia.com/v1","kind":"Pipeline","namespace":"` + nsA + `","name":"collector"}}`, []string{"create", "--raw", "/api/v1/namespaces/" + nsA + "/events", "-f", "-"}, true},
+		{"agent cannot read secrets of Kubernetes in A", agent, "", []string{"get", "secrets", "-n", nsA}, false},
 		// admin in B (the built-in role, with the edit rules folded in).
 		// The collector reads the secret, and cloud-api refuses (409) to delete a secret in use.
 		{"namespace admin deletes a pipeline in B", nsAdmin, "", []string{"delete", "pipeline", "collector", "-n", nsB, "--wait=false"}, true},

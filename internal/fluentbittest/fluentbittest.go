@@ -14,7 +14,7 @@ import (
 // Binary returns the path of a Fluent Bit executable, or skips (fails under CI=true) tb.
 func Binary(tb testing.TB) string {
 	tb.Helper()
-	path, why := find()
+	path, why := Find()
 	if path != "" {
 		return path
 	}
@@ -26,7 +26,8 @@ func Binary(tb testing.TB) string {
 	return ""
 }
 
-func find() (path, why string) {
+// Find looks for Fluent Bit as Binary does; why says where it looked when it finds none.
+func Find() (path, why string) {
 	if p := os.Getenv("FLUENT_BIT"); p != "" {
 		if _, err := os.Stat(p); err != nil {
 			return "", "FLUENT_BIT=" + p + ": " + err.Error()

@@ -61,16 +61,21 @@ func KubectlBinary(binDir string) (string, error) {
 
 // BuildCloudAPI compiles cmd/cloud-api into outDir and returns the binary's path.
 func BuildCloudAPI(ctx context.Context, root, outDir string) (string, error) {
+	return BuildCommand(ctx, root, outDir, "cloud-api")
+}
+
+// BuildCommand compiles cmd/NAME into outDir and returns the binary's path.
+func BuildCommand(ctx context.Context, root, outDir, name string) (string, error) {
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return "", err
 	}
-	out := filepath.Join(outDir, "cloud-api")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/cloud-api")
+	out := filepath.Join(outDir, name)
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/"+name)
 	cmd.Dir = root
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("building cloud-api: %w: %s", err, stderr.String())
+		return "", fmt.Errorf("building %s: %w: %s", name, err, stderr.String())
 	}
 	return out, nil
 }

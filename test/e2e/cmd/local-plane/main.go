@@ -18,11 +18,14 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"k8s.io/klog/v2"
 
+	"github.com/calyptia/core-management-plane/internal/fluentbittest"
 	"github.com/calyptia/core-management-plane/internal/pgtest"
 	"github.com/calyptia/core-management-plane/test/e2e/framework"
 )
@@ -103,6 +106,36 @@ func run(ctx context.Context, dir, dbURL string, replicas int) error {
 		return err
 	}
 
+	// Data plane agents for the example core instances, so that the examples' pipelines run:
+	// "production" as workloads on the fake nodes, "edge-store-042" as fluent-bit processes on
+	// this machine when a Fluent Bit is at hand.
+	logf("building core-operator")
+	operator, err := framework.BuildCommand(ctx, root, binDir, "core-operator")
+	if err != nil {
+		return err
+	}
+	agents := []string{"production (Kubernetes mode, workloads in namespace calyptia-pipelines)"}
+	k8sAgent, err := cluster.StartAgent(ctx, operator, framework.AgentOptions{
+		Namespace: "default", CoreInstance: "production", TargetNamespace: "calyptia-pipelines",
+	})
+	if err != nil {
+		return err
+	}
+	defer k8sAgent.Stop(15 * time.Second)
+	if fluentBit, _ := fluentbittest.Find(); fluentBit != "" {
+		hostAgent, err := cluster.StartAgent(ctx, operator, framework.AgentOptions{
+			Namespace: "default", CoreInstance: "edge-store-042",
+			Args: []string{"--fluent-bit=" + fluentBit, "--state-dir=" + filepath.Join(dir, "host-pipelines"), "--advertise-address=127.0.0.1"},
+		})
+		if err != nil {
+			return err
+		}
+		defer hostAgent.Stop(15 * time.Second)
+		agents = append(agents, "edge-store-042 (External mode, fluent-bit processes under "+filepath.Join(dir, "host-pipelines")+")")
+	} else {
+		agents = append(agents, "none for edge-store-042: no Fluent Bit in $FLUENT_BIT, bin/ or PATH (make fluent-bit)")
+	}
+
 	// Name the kubectl `make tools` built when it did: the one on PATH is then
 	// too far from this kube-apiserver's version.
 	k := "kubectl"
@@ -111,6 +144,7 @@ func run(ctx context.Context, dir, dbURL string, replicas int) error {
 	}
 	fmt.Printf(`
 The management plane is up: kube-apiserver %s, cloud-api %s behind it.
+Data plane agents in namespace default: %s.
 Logs are in %s. In another terminal, from %s:
 
   export KUBECONFIG=%s
@@ -119,7 +153,7 @@ Logs are in %s. In another terminal, from %s:
   %s get pipelines
 
 Stop it with Ctrl-C.
-`, cluster.APIServerURL, servers[0].URL, filepath.Join(dir, "logs"), root, cluster.AdminKubeconfig, k, k, k)
+`, cluster.APIServerURL, servers[0].URL, strings.Join(agents, "; "), filepath.Join(dir, "logs"), root, cluster.AdminKubeconfig, k, k, k)
 
 	exited := make(chan error, len(servers))
 	for _, s := range servers {

@@ -1,0 +1,228 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/calyptia/core-management-plane/internal/fluentbittest"
+	corev1 "github.com/calyptia/core-management-plane/pkg/apis/core/v1"
+	"github.com/calyptia/core-management-plane/pkg/dataplane/fbapi"
+	"github.com/calyptia/core-management-plane/pkg/generated/clientset/versioned"
+	"github.com/calyptia/core-management-plane/test/e2e/framework"
+)
+
+// hostState is the part of a host-mode pipeline's state file the test reads.
+type hostState struct {
+	PID int `json:"pid"`
+}
+
+func readHostState(t *testing.T, stateDir, ns, name string) hostState {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(stateDir, ns, name, "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st hostState
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	return i > 0 && len(b) > i+2 && b[i+2] != 'Z'
+}
+
+func freeTCPPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestDataPlaneHost runs core-operator for an External core instance with the real Fluent Bit:
+// each pipeline is a fluent-bit process on this machine.
+func TestDataPlaneHost(t *testing.T) {
+	fluentBit := fluentbittest.Binary(t)
+	primaryCloudAPI(t)
+	binary := coreOperator(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	const ns, instance = "e2e-host", "edge"
+	mustRun(t, admin, "create", "namespace", ns)
+	cs, err := versioned.NewForConfig(cluster.AdminConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stateDir := filepath.Join(cluster.Dir, "host-state")
+	// Pipelines outlive their agent by design; the test leaves none behind.
+	t.Cleanup(func() { killHostPipelines(stateDir) })
+
+	httpPort := freeTCPPort(t)
+	config := fmt.Sprintf(`[SERVICE]
+    http_server on
+    http_listen 127.0.0.1
+    http_port   %d
+
+[INPUT]
+    name  dummy
+    tag   edge
+    dummy {"token":"{{ secrets.token }}"}
+
+[OUTPUT]
+    name  null
+    match *
+`, httpPort)
+	mustRunStdin(t, admin, fmt.Sprintf(`
+apiVersion: core.calyptia.com/v1
+kind: CoreInstance
+metadata: {name: %s}
+spec: {mode: External}
+---
+apiVersion: core.calyptia.com/v1
+kind: PipelineSecret
+metadata: {name: edge}
+data: {token: %s}
+`, instance, b64("host-t0ken-value")), "apply", "-n", ns, "-f", "-")
+	p := &corev1.Pipeline{
+		ObjectMeta: metav1.ObjectMeta{Name: "dummy"},
+		Spec: corev1.PipelineSpec{CoreInstance: instance, Config: config, Secrets: []string{"edge"},
+			DeploymentStrategy: corev1.DeploymentStrategyHotReload},
+	}
+	if _, err := cs.CoreV1().Pipelines(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	agent, err := cluster.StartAgent(ctx, binary, framework.AgentOptions{
+		Namespace: ns, CoreInstance: instance,
+		Args: []string{"--fluent-bit=" + fluentBit, "--state-dir=" + stateDir, "--advertise-address=127.0.0.1",
+			"--heartbeat-interval=5s", "--crash-limit=2", "--restart-backoff-max=2s", "-v=2"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer agent.Stop(15 * time.Second)
+
+	client := fbapi.New("127.0.0.1:" + strconv.Itoa(httpPort))
+	var pid int
+	t.Run("runs", func(t *testing.T) {
+		got := waitPipeline(ctx, t, cs, ns, "dummy", "Started", startedWith(1))
+		if len(got.Status.Ports) != 1 || got.Status.Ports[0].Endpoint != "127.0.0.1:"+strconv.Itoa(httpPort) {
+			t.Errorf("ports %+v", got.Status.Ports)
+		}
+		if ok, err := client.Healthy(ctx); !ok {
+			t.Fatalf("/api/v2/health: %v", err)
+		}
+		pid = readHostState(t, stateDir, ns, "dummy").PID
+		if !alive(pid) {
+			t.Fatalf("fluent-bit %d is not running", pid)
+		}
+		waitUntil(ctx, t, "core instance Running", func(ctx context.Context) error {
+			ci, err := cs.CoreV1().CoreInstances(ns).Get(ctx, instance, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if ci.Status.Phase != corev1.CoreInstancePhaseRunning || ci.Status.FluentBitVersion == "" || ci.Status.Pipelines != 1 {
+				return fmt.Errorf("status %+v", ci.Status)
+			}
+			return nil
+		})
+	})
+
+	t.Run("config edit hot-reloads", func(t *testing.T) {
+		before, err := client.ReloadCount(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustRun(t, admin, "patch", "pipeline", "dummy", "-n", ns, "--type=merge", "-p",
+			`{"spec":{"config":`+jsonString(strings.Replace(config, "tag   edge", "tag   edited", 1))+`}}`)
+		waitPipeline(ctx, t, cs, ns, "dummy", "the edit deployed", startedWith(1))
+		after, err := client.ReloadCount(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after <= before {
+			t.Errorf("hot_reload_count %d -> %d", before, after)
+		}
+		if now := readHostState(t, stateDir, ns, "dummy").PID; now != pid || !alive(pid) {
+			t.Errorf("pid %d -> %d: a hot reload keeps the process", pid, now)
+		}
+		out := mustRun(t, admin, "get", "events", "-n", ns, "--field-selector=involvedObject.name=dummy")
+		if !strings.Contains(out, "Reloaded") {
+			t.Errorf("no Reloaded event:\n%s", out)
+		}
+	})
+
+	t.Run("port taken fails with the reason", func(t *testing.T) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		port := l.Addr().(*net.TCPAddr).Port
+		taken := &corev1.Pipeline{
+			ObjectMeta: metav1.ObjectMeta{Name: "taken"},
+			Spec: corev1.PipelineSpec{CoreInstance: instance, Config: fmt.Sprintf(
+				"[INPUT]\n    name   tcp\n    listen 127.0.0.1\n    port   %d\n\n[OUTPUT]\n    name  null\n    match *\n", port)},
+		}
+		if _, err := cs.CoreV1().Pipelines(ns).Create(ctx, taken, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		want := fmt.Sprintf("could not bind address 127.0.0.1:%d", port)
+		waitPipeline(ctx, t, cs, ns, "taken", "Failed", func(p *corev1.Pipeline) error {
+			a := meta.FindStatusCondition(p.Status.Conditions, corev1.PipelineConditionAvailable)
+			if p.Status.Phase != corev1.PipelinePhaseFailed || a == nil || a.Reason != "CrashLoopBackOff" || !strings.Contains(a.Message, want) {
+				return errors.New("not Failed with the bind error")
+			}
+			return nil
+		})
+		mustRun(t, admin, "delete", "pipeline", "taken", "-n", ns, "--timeout=1m")
+	})
+
+	t.Run("delete stops the process", func(t *testing.T) {
+		mustRun(t, admin, "delete", "pipeline", "dummy", "-n", ns, "--timeout=1m")
+		if alive(pid) {
+			t.Errorf("fluent-bit %d still runs after the pipeline was deleted", pid)
+		}
+		if _, err := os.Stat(filepath.Join(stateDir, ns, "dummy")); !os.IsNotExist(err) {
+			t.Errorf("state directory left: %v", err)
+		}
+	})
+}
+
+// killHostPipelines ends whatever fluent-bit processes a host-mode test left running.
+func killHostPipelines(stateDir string) {
+	files, _ := filepath.Glob(filepath.Join(stateDir, "*", "*", "state.json"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		var st hostState
+		if json.Unmarshal(b, &st) == nil && st.PID > 0 && alive(st.PID) {
+			_ = syscall.Kill(st.PID, syscall.SIGKILL)
+		}
+	}
+}

@@ -17,7 +17,9 @@ build: ## Build every binary into bin/.
 	$(GO) build -o bin/ ./cmd/...
 
 .PHONY: run
-run: tools ## Run the whole plane locally: etcd, kube-apiserver, cloud-api behind an APIService on PostgreSQL; prints an admin kubeconfig.
+run: tools ## Run the whole plane locally: etcd, kube-apiserver, cloud-api behind an APIService on PostgreSQL, fake nodes and data plane agents for the examples; prints an admin kubeconfig.
+	@# Fluent Bit, when its distribution is at hand, lets the example host-mode pipelines run.
+	@[ -x bin/fluent-bit ] || $(MAKE) --no-print-directory bin/fluent-bit 2>/dev/null || true
 	hack/local-cluster.sh
 
 .PHONY: run-standalone
@@ -65,6 +67,20 @@ codegen: ## Regenerate deepcopy, conversion, defaulters, OpenAPI and clients (ha
 .PHONY: verify-codegen
 verify-codegen: ## Fail when generated code is not what hack/update-codegen.sh produces.
 	hack/verify-codegen.sh
+
+# A real Fluent Bit for the tests that run one (host-mode data plane, hot reload). No package
+# registry these machines reach has it, so it is installed from a distribution directory (in
+# this workspace ../shared/fluent-bit, whose install.sh checks the binary's digest). Elsewhere,
+# tests take $$FLUENT_BIT or a fluent-bit on PATH, or skip saying so (they fail under CI=true).
+FLUENT_BIT_DIST ?= ../shared/fluent-bit
+
+bin/fluent-bit:
+	@if [ ! -x "$(FLUENT_BIT_DIST)/install.sh" ]; then \
+	  echo "fluent-bit: no $(FLUENT_BIT_DIST)/install.sh; set FLUENT_BIT_DIST, or FLUENT_BIT to a fluent-bit for the tests" >&2; exit 1; fi
+	$(FLUENT_BIT_DIST)/install.sh $@
+
+.PHONY: fluent-bit
+fluent-bit: bin/fluent-bit ## Install Fluent Bit 5.1.1 into bin/ from FLUENT_BIT_DIST (default ../shared/fluent-bit).
 
 # Real-cluster tooling: hack/tools is a module of its own so that k8s.io/kubernetes stays out of
 # the main module. kube-apiserver, kube-controller-manager, kube-scheduler and kubectl come from

@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -12,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,22 +24,14 @@ import (
 	"github.com/calyptia/core-management-plane/test/e2e/framework"
 )
 
-// hostState is the part of a host-mode pipeline's state file the test reads.
-type hostState struct {
-	PID int `json:"pid"`
-}
-
-func readHostState(t *testing.T, stateDir, ns, name string) hostState {
+// hostPID is the process of a host-mode pipeline, from the agent's state directory.
+func hostPID(t *testing.T, stateDir, name string) int {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(stateDir, ns, name, "state.json"))
-	if err != nil {
-		t.Fatal(err)
+	pid, err := framework.HostPipelinePID(filepath.Join(stateDir, "e2e-host", name))
+	if err != nil || pid == 0 {
+		t.Fatalf("process of pipeline %s: %d, %v", name, pid, err)
 	}
-	var st hostState
-	if err := json.Unmarshal(b, &st); err != nil {
-		t.Fatal(err)
-	}
-	return st
+	return pid
 }
 
 func alive(pid int) bool {
@@ -79,7 +69,7 @@ func TestDataPlaneHost(t *testing.T) {
 	}
 	stateDir := filepath.Join(cluster.Dir, "host-state")
 	// Pipelines outlive their agent by design; the test leaves none behind.
-	t.Cleanup(func() { killHostPipelines(stateDir) })
+	t.Cleanup(func() { framework.StopHostPipelines(stateDir) })
 
 	httpPort := freeTCPPort(t)
 	config := fmt.Sprintf(`[SERVICE]
@@ -135,7 +125,7 @@ data: {token: %s}
 		if ok, err := client.Healthy(ctx); !ok {
 			t.Fatalf("/api/v2/health: %v", err)
 		}
-		pid = readHostState(t, stateDir, ns, "dummy").PID
+		pid = hostPID(t, stateDir, "dummy")
 		if !alive(pid) {
 			t.Fatalf("fluent-bit %d is not running", pid)
 		}
@@ -166,7 +156,7 @@ data: {token: %s}
 		if after <= before {
 			t.Errorf("hot_reload_count %d -> %d", before, after)
 		}
-		if now := readHostState(t, stateDir, ns, "dummy").PID; now != pid || !alive(pid) {
+		if now := hostPID(t, stateDir, "dummy"); now != pid || !alive(pid) {
 			t.Errorf("pid %d -> %d: a hot reload keeps the process", pid, now)
 		}
 		out := mustRun(t, admin, "get", "events", "-n", ns, "--field-selector=involvedObject.name=dummy")
@@ -210,19 +200,4 @@ data: {token: %s}
 			t.Errorf("state directory left: %v", err)
 		}
 	})
-}
-
-// killHostPipelines ends whatever fluent-bit processes a host-mode test left running.
-func killHostPipelines(stateDir string) {
-	files, _ := filepath.Glob(filepath.Join(stateDir, "*", "*", "state.json"))
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		var st hostState
-		if json.Unmarshal(b, &st) == nil && st.PID > 0 && alive(st.PID) {
-			_ = syscall.Kill(st.PID, syscall.SIGKILL)
-		}
-	}
 }

@@ -56,7 +56,11 @@ func computeStatus(p *v1.Pipeline, spec *dataplane.Spec, obs *dataplane.Observat
 	available := obs.ReadyReplicas >= obs.Desired
 	settled := available && obs.Replicas == obs.Desired
 
+	old := meta.FindStatusCondition(p.Status.Conditions, v1.PipelineConditionDeployed)
 	switch {
+	case deployed && !rolledOutNow && old != nil && old.Status == metav1.ConditionTrue:
+		// Scaling or restarting pods of a revision that rolled out: it stays deployed as it was.
+		cond(v1.PipelineConditionDeployed, metav1.ConditionTrue, old.Reason, old.Message)
 	case deployed:
 		st.ConfigRevision = rev
 		how := ""

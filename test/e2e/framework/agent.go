@@ -2,8 +2,11 @@ package framework
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
+	"syscall"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -111,4 +114,42 @@ func (c *Cluster) StartAgent(ctx context.Context, binary string, opts AgentOptio
 		return nil, err
 	}
 	return a, nil
+}
+
+// HostPipelinePID is the fluent-bit process a host-mode agent records for the pipeline whose
+// directory (STATE-DIR/NAMESPACE/NAME) is dir.
+func HostPipelinePID(dir string) (int, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "state.json"))
+	if err != nil {
+		return 0, err
+	}
+	var st struct {
+		PID int `json:"pid"`
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return 0, fmt.Errorf("decoding the state of %s: %w", dir, err)
+	}
+	return st.PID, nil
+}
+
+// HostPipelinePIDs lists the fluent-bit processes recorded in a host-mode agent's state
+// directory (running or not).
+func HostPipelinePIDs(stateDir string) []int {
+	files, _ := filepath.Glob(filepath.Join(stateDir, "*", "*", "state.json"))
+	var pids []int
+	for _, f := range files {
+		if pid, err := HostPipelinePID(filepath.Dir(f)); err == nil && pid > 0 {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// StopHostPipelines ends the fluent-bit processes a host-mode agent left running: they outlive
+// their agent by design, but not a test run or a local plane.
+func StopHostPipelines(stateDir string) {
+	for _, pid := range HostPipelinePIDs(stateDir) {
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
 }

@@ -130,7 +130,11 @@ func run(ctx context.Context, dir, dbURL string, replicas int) error {
 		if err != nil {
 			return err
 		}
-		defer hostAgent.Stop(15 * time.Second)
+		defer func() {
+			hostAgent.Stop(15 * time.Second)
+			// Pipelines outlive their agent by design, but not the local plane.
+			framework.StopHostPipelines(filepath.Join(dir, "host-pipelines"))
+		}()
 		agents = append(agents, "edge-store-042 (External mode, fluent-bit processes under "+filepath.Join(dir, "host-pipelines")+")")
 	} else {
 		agents = append(agents, "none for edge-store-042: no Fluent Bit in $FLUENT_BIT, bin/ or PATH (make fluent-bit)")

@@ -54,6 +54,13 @@ bench: ## Run the benchmarks (PostgreSQL store beside etcd3 and plain pgx) and p
 	BENCH_RESULTS=$(CURDIR)/bin/bench-results.json $(GO) test -count=1 -run '^$$' -bench '^BenchmarkList$$' -benchtime 5x -timeout 30m ./test/bench/...
 	BENCH_RESULTS=$(CURDIR)/bin/bench-results.json $(GO) test -count=3 -run '^$$' -bench '^Benchmark(Creates|CreatesSQL|WatchLatency)$$' -benchtime 1s -timeout 30m ./test/bench/...
 
+BENCH_PIPELINES ?= 1000
+
+.PHONY: bench-dataplane
+bench-dataplane: tools ## One core-operator with BENCH_PIPELINES pipelines (default 1000) on the e2e control plane: reconcile and removal time beside applying the same objects directly, memory, restart cost.
+	hack/ensure-postgres.sh
+	BENCH_PIPELINES=$(BENCH_PIPELINES) $(GO) test -tags e2e -count=1 -run '^$$' -bench '^BenchmarkDataPlane$$' -benchtime 1x -timeout 60m ./test/e2e/
+
 .PHONY: lint
 lint: ## gofmt, go vet and staticcheck.
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^hack/tools/')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -26,7 +26,7 @@ var (
 
 // primaryCloudAPI returns the replica the APIService points at, starting the
 // aggregated API the first time.
-func primaryCloudAPI(t *testing.T) *framework.CloudAPI {
+func primaryCloudAPI(t testing.TB) *framework.CloudAPI {
 	t.Helper()
 	cloudOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)

@@ -32,7 +32,7 @@ var (
 )
 
 // coreOperator builds cmd/core-operator once.
-func coreOperator(t *testing.T) string {
+func coreOperator(t testing.TB) string {
 	t.Helper()
 	operatorOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)

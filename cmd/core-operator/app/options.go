@@ -43,6 +43,9 @@ type Options struct {
 	HeartbeatInterval time.Duration
 	Workers           int
 	HealthAddress     string
+	// Client rate limits, for the management plane and the target cluster each.
+	APIQPS   float32
+	APIBurst int
 }
 
 // NewOptions returns the defaults.
@@ -56,6 +59,9 @@ func NewOptions() *Options {
 		RestartBackoff:    time.Minute,
 		HeartbeatInterval: 30 * time.Second,
 		Workers:           4,
+		// client-go's defaults (5 and 10) would make a thousand pipelines take minutes.
+		APIQPS:   50,
+		APIBurst: 100,
 	}
 }
 
@@ -103,6 +109,8 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 		"How often to report to the core instance's status. The management plane marks the instance Unreachable after 35s without one.")
 	fs.IntVar(&o.Workers, "workers", o.Workers, "Pipelines synced at once.")
 	fs.StringVar(&o.HealthAddress, "health-address", o.HealthAddress, "Address of the /healthz and /readyz endpoints, e.g. :8081. Empty: none.")
+	fs.Float32Var(&o.APIQPS, "kube-api-qps", o.APIQPS, "Requests per second to each Kubernetes API (management plane, target cluster).")
+	fs.IntVar(&o.APIBurst, "kube-api-burst", o.APIBurst, "Bursts of requests allowed above --kube-api-qps.")
 	return fss
 }
 
@@ -123,6 +131,9 @@ func (o *Options) Validate() []error {
 	}
 	if o.HeartbeatInterval < time.Second || o.HeartbeatInterval > 30*time.Second {
 		errs = append(errs, fmt.Errorf("--heartbeat-interval %s: must be between 1s and 30s (the management plane waits 35s)", o.HeartbeatInterval))
+	}
+	if o.APIQPS <= 0 || o.APIBurst < 1 {
+		errs = append(errs, fmt.Errorf("--kube-api-qps %v and --kube-api-burst %d: must be positive", o.APIQPS, o.APIBurst))
 	}
 	if o.Workers < 1 {
 		errs = append(errs, fmt.Errorf("--workers %d: must be at least 1", o.Workers))

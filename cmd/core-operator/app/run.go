@@ -46,6 +46,7 @@ func (o *Options) Run(ctx context.Context) error {
 		return errors.New("no namespace: set --namespace")
 	}
 	mgmt.UserAgent = "core-operator/" + version.Get()
+	mgmt.QPS, mgmt.Burst = o.APIQPS, o.APIBurst
 	client, err := clientset.NewForConfig(mgmt)
 	if err != nil {
 		return err
@@ -169,7 +170,7 @@ func (o *Options) targetConfig(mgmt *rest.Config, ns string, ci *v1.CoreInstance
 		if cfg, own, err = loadConfig(o.TargetKubeconfig); err != nil {
 			return nil, "", fmt.Errorf("target kubeconfig: %w", err)
 		}
-		cfg.UserAgent = mgmt.UserAgent
+		cfg.UserAgent, cfg.QPS, cfg.Burst = mgmt.UserAgent, mgmt.QPS, mgmt.Burst
 	} else if b, err := os.ReadFile(serviceAccountNamespaceFile); err == nil && o.Kubeconfig == "" {
 		own = strings.TrimSpace(string(b))
 	}

@@ -50,16 +50,6 @@ func (a *Agent) sync(ctx context.Context, key dataplane.Key) (retryAfter time.Du
 		return 0, err
 	}
 
-	// The finalizer goes on before anything runs, so that no delete can leave workloads behind.
-	// It travels through the status subresource: the data-plane role may write status, not specs.
-	if !a.hasFinalizer(p) {
-		p = p.DeepCopy()
-		p.Finalizers = append(p.Finalizers, a.finalizer())
-		if p, err = a.cfg.Client.CoreV1().Pipelines(p.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{FieldManager: FieldManager}); err != nil {
-			return 0, fmt.Errorf("adding finalizer to pipeline %s: %w", key, err)
-		}
-	}
-
 	spec, failure := a.prepare(ctx, p, ci)
 	var obs *dataplane.Observation
 	if failure == nil {
@@ -81,9 +71,15 @@ func (a *Agent) sync(ctx context.Context, key dataplane.Key) (retryAfter time.Du
 		}
 	}
 	status := computeStatus(p, spec, obs, failure)
-	if !apiequality.Semantic.DeepEqual(status, p.Status) {
+	if !apiequality.Semantic.DeepEqual(status, p.Status) || !a.hasFinalizer(p) {
 		updated := p.DeepCopy()
 		updated.Status = status
+		// The finalizer rides on the first status write (through the status subresource: the
+		// data-plane role may write status, not specs). Were the pipeline deleted before it
+		// lands, the informer's delete still brings the pipeline here to be taken down.
+		if !a.hasFinalizer(p) {
+			updated.Finalizers = append(updated.Finalizers, a.finalizer())
+		}
 		// The write carries the resource version the transition was computed from: when the
 		// informer's copy was stale it conflicts, so a transition is told only once.
 		if _, err := a.cfg.Client.CoreV1().Pipelines(p.Namespace).UpdateStatus(ctx, updated, metav1.UpdateOptions{FieldManager: FieldManager}); err != nil {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	k8scorev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -253,6 +254,39 @@ spec:
 		if !strings.Contains(out, "3/3") || !strings.Contains(out, "Started") {
 			t.Errorf("kubectl get pipeline:\n%s", out)
 		}
+	})
+
+	t.Run("an HPA scales the pipeline through pipelines/scale", func(t *testing.T) {
+		// kube-controller-manager's HPA controller reads and writes the scale subresource of
+		// core.calyptia.com pipelines like any other; below minReplicas it scales without metrics.
+		hpa := &autoscalingv2.HorizontalPodAutoscaler{
+			ObjectMeta: metav1.ObjectMeta{Name: "forward"},
+			Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
+				ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "core.calyptia.com/v1", Kind: "Pipeline", Name: "forward"},
+				MinReplicas:    ptr[int32](4), MaxReplicas: 5,
+			},
+		}
+		if _, err := kc.AutoscalingV2().HorizontalPodAutoscalers(ns).Create(ctx, hpa, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		waitPipeline(ctx, t, cs, ns, "forward", "scaled to 4 by the HPA", func(p *corev1.Pipeline) error {
+			if p.Spec.Replicas == nil || *p.Spec.Replicas != 4 {
+				return fmt.Errorf("spec.replicas %v", p.Spec.Replicas)
+			}
+			return startedWith(4)(p)
+		})
+		got, err := kc.AutoscalingV2().HorizontalPodAutoscalers(ns).Get(ctx, "forward", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := hpaCondition(got.Status.Conditions, autoscalingv2.AbleToScale); c == nil || c.Status != k8scorev1.ConditionTrue {
+			t.Errorf("HPA AbleToScale: %+v", c)
+		}
+		if err := kc.AutoscalingV2().HorizontalPodAutoscalers(ns).Delete(ctx, "forward", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		mustRun(t, admin, "scale", "pipeline", "forward", "-n", ns, "--replicas=3")
+		waitPipeline(ctx, t, cs, ns, "forward", "back to 3", startedWith(3))
 	})
 
 	t.Run("config edit rolls out", func(t *testing.T) {

@@ -79,7 +79,7 @@ func NewController(client clientset.Interface, factory informers.SharedInformerF
 	}))
 	profileInformer := v1.ResourceProfiles().Informer()
 	_, _ = profileInformer.AddEventHandler(referenced(func(p *corev1.Pipeline, name string) bool {
-		return resourceProfileName(p) == name
+		return corev1.PipelineResourceProfile(&p.Spec) == name
 	}))
 	secretInformer := v1.PipelineSecrets().Informer()
 	_, _ = secretInformer.AddEventHandler(referenced(func(p *corev1.Pipeline, name string) bool {

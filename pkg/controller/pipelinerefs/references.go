@@ -20,20 +20,6 @@ const (
 	ReasonUnresolvedReferences = "UnresolvedReferences"
 )
 
-// builtinProfiles exist in every namespace without being stored.
-var builtinProfiles = map[string]bool{
-	corev1.ResourceProfileBestEffortLowResource:             true,
-	corev1.ResourceProfileHighPerformanceOptimalThroughput:  true,
-	corev1.ResourceProfileHighPerformanceGuaranteedDelivery: true,
-}
-
-func resourceProfileName(p *corev1.Pipeline) string {
-	if p.Spec.ResourceProfile == "" {
-		return corev1.DefaultResourceProfile
-	}
-	return p.Spec.ResourceProfile
-}
-
 // checkReferences returns the ReferencesResolved condition of p.
 func (c *Controller) checkReferences(p *corev1.Pipeline) (metav1.Condition, error) {
 	cond := metav1.Condition{
@@ -52,7 +38,7 @@ func (c *Controller) checkReferences(p *corev1.Pipeline) (metav1.Condition, erro
 	case err != nil:
 		return cond, err
 	}
-	if profile := resourceProfileName(p); !builtinProfiles[profile] {
+	if profile := corev1.PipelineResourceProfile(&p.Spec); !corev1.IsBuiltinResourceProfile(profile) {
 		_, err := c.profiles.ResourceProfiles(p.Namespace).Get(profile)
 		switch {
 		case apierrors.IsNotFound(err):
@@ -83,7 +69,7 @@ func (c *Controller) checkConfigReferences(p *corev1.Pipeline) (cond metav1.Cond
 		Message:            "Every secret and file the config references is defined.",
 		ObservedGeneration: p.Generation,
 	}
-	cfg, err := fluentbit.Parse([]byte(p.Spec.Config), configFormat(p))
+	cfg, err := fluentbit.Parse([]byte(p.Spec.Config), fluentbit.Format(corev1.PipelineConfigFormat(&p.Spec)))
 	if err != nil {
 		return cond, false, nil
 	}
@@ -128,26 +114,6 @@ func (c *Controller) checkConfigReferences(p *corev1.Pipeline) (cond metav1.Cond
 		cond.Message = strings.Join(problems, "; ")
 	}
 	return cond, true, nil
-}
-
-// configFormat is the pipeline's config format, inferred as the API
-// documents when unset: classic when the first statement is a [SECTION]
-// header or an @directive, YAML otherwise.
-func configFormat(p *corev1.Pipeline) fluentbit.Format {
-	if p.Spec.ConfigFormat != "" {
-		return fluentbit.Format(p.Spec.ConfigFormat)
-	}
-	for _, line := range strings.Split(p.Spec.Config, "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		if strings.HasPrefix(line, "[") || strings.HasPrefix(line, "@") {
-			return fluentbit.FormatClassic
-		}
-		break
-	}
-	return fluentbit.FormatYAML
 }
 
 // setConfigValid applies this controller's view of ConfigValid: False when

@@ -5,34 +5,7 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	corev1 "github.com/calyptia/core-management-plane/pkg/apis/core/v1"
-	"github.com/calyptia/core-management-plane/pkg/fluentbit"
 )
-
-func TestConfigFormat(t *testing.T) {
-	tests := []struct {
-		name   string
-		format corev1.ConfigFormat
-		config string
-		want   fluentbit.Format
-	}{
-		{name: "explicit yaml wins", format: corev1.ConfigFormatYAML, config: "[INPUT]\n", want: fluentbit.FormatYAML},
-		{name: "explicit classic", format: corev1.ConfigFormatClassic, config: "pipeline:\n", want: fluentbit.FormatClassic},
-		{name: "section header", config: "\n# comment\n  [SERVICE]\n    flush 1\n", want: fluentbit.FormatClassic},
-		{name: "directive", config: "@INCLUDE inputs.conf\n", want: fluentbit.FormatClassic},
-		{name: "yaml", config: "# comment\nservice:\n  flush: 1\n", want: fluentbit.FormatYAML},
-		{name: "empty", config: "", want: fluentbit.FormatYAML},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			p := &corev1.Pipeline{Spec: corev1.PipelineSpec{ConfigFormat: tt.format, Config: tt.config}}
-			if got := configFormat(p); got != tt.want {
-				t.Errorf("configFormat() = %q, want %q", got, tt.want)
-			}
-		})
-	}
-}
 
 func TestSetConfigValid(t *testing.T) {
 	valid := metav1.Condition{Type: "ConfigValid", Status: metav1.ConditionTrue, Reason: ReasonResolved, ObservedGeneration: 2}

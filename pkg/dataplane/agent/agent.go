@@ -122,8 +122,10 @@ func New(cfg Config) (*Agent, error) {
 
 	pipelineInformer := a.pipelineFactory.Core().V1().Pipelines()
 	if err := pipelineInformer.Informer().AddIndexers(cache.Indexers{
-		bySecret:  func(obj any) ([]string, error) { return obj.(*v1.Pipeline).Spec.Secrets, nil },
-		byProfile: func(obj any) ([]string, error) { return []string{profileName(obj.(*v1.Pipeline))}, nil },
+		bySecret: func(obj any) ([]string, error) { return obj.(*v1.Pipeline).Spec.Secrets, nil },
+		byProfile: func(obj any) ([]string, error) {
+			return []string{v1.PipelineResourceProfile(&obj.(*v1.Pipeline).Spec)}, nil
+		},
 	}); err != nil {
 		return nil, fmt.Errorf("indexing pipelines: %w", err)
 	}
@@ -281,11 +283,4 @@ func (a *Agent) finalizer() string { return FinalizerPrefix + a.cfg.CoreInstance
 
 func (a *Agent) hasFinalizer(p *v1.Pipeline) bool {
 	return slices.Contains(p.Finalizers, a.finalizer())
-}
-
-func profileName(p *v1.Pipeline) string {
-	if p.Spec.ResourceProfile == "" {
-		return v1.DefaultResourceProfile
-	}
-	return p.Spec.ResourceProfile
 }

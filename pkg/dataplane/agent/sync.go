@@ -109,7 +109,7 @@ func permanent(err error) bool {
 // prepare gathers the pipeline's profile and secrets and renders it for the runtime.
 func (a *Agent) prepare(ctx context.Context, p *v1.Pipeline, ci *v1.CoreInstance) (*dataplane.Spec, *dataplane.Failure) {
 	spec := &dataplane.Spec{Pipeline: p, Instance: ci}
-	profile, err := a.profile(ctx, p.Namespace, profileName(p))
+	profile, err := a.profile(ctx, p.Namespace, v1.PipelineResourceProfile(&p.Spec))
 	if err != nil {
 		return spec, &dataplane.Failure{Reason: "ResourceProfileNotFound", Message: err.Error()}
 	}
@@ -149,8 +149,7 @@ func (a *Agent) profile(ctx context.Context, namespace, name string) (*v1.Resour
 	if rp, err := a.profiles.ResourceProfiles(namespace).Get(name); err == nil {
 		return &rp.Spec, nil
 	}
-	if !slices.Contains([]string{v1.ResourceProfileBestEffortLowResource, v1.ResourceProfileHighPerformanceOptimalThroughput,
-		v1.ResourceProfileHighPerformanceGuaranteedDelivery}, name) {
+	if !v1.IsBuiltinResourceProfile(name) {
 		return nil, fmt.Errorf("resource profile %q not found in namespace %s", name, namespace)
 	}
 	a.builtinMu.Lock()

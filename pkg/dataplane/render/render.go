@@ -98,10 +98,7 @@ func (e *MissingSecretsError) Error() string {
 // Render renders p with profile and the pipeline secrets named in p.Spec.Secrets (secrets may
 // hold others too; missing ones are simply absent). The result depends only on its inputs.
 func Render(p *v1.Pipeline, profile *v1.ResourceProfileSpec, secrets []*v1.PipelineSecret, opts Options) (*Pipeline, error) {
-	format := fluentbit.Format(p.Spec.ConfigFormat)
-	if format == "" {
-		format = fluentbit.Format(v1.InferConfigFormat(p.Spec.Config))
-	}
+	format := fluentbit.Format(v1.PipelineConfigFormat(&p.Spec))
 	cfg, err := fluentbit.Parse([]byte(p.Spec.Config), format)
 	if err != nil {
 		return nil, fmt.Errorf("parsing the config: %w", err)

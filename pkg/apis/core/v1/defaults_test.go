@@ -88,3 +88,32 @@ func TestInferConfigFormat(t *testing.T) {
 		}
 	}
 }
+
+func TestPipelineConfigFormat(t *testing.T) {
+	tests := []struct {
+		format v1.ConfigFormat
+		config string
+		want   v1.ConfigFormat
+	}{
+		{v1.ConfigFormatYAML, "[INPUT]\n", v1.ConfigFormatYAML},
+		{v1.ConfigFormatClassic, "pipeline:\n", v1.ConfigFormatClassic},
+		{"", "[SERVICE]\n", v1.ConfigFormatClassic},
+		{"", "service:\n  flush: 1\n", v1.ConfigFormatYAML},
+	}
+	for _, tt := range tests {
+		if got := v1.PipelineConfigFormat(&v1.PipelineSpec{ConfigFormat: tt.format, Config: tt.config}); got != tt.want {
+			t.Errorf("PipelineConfigFormat(%q, %q) = %q, want %q", tt.format, tt.config, got, tt.want)
+		}
+	}
+}
+
+func TestBuiltinResourceProfiles(t *testing.T) {
+	for _, name := range []string{v1.ResourceProfileBestEffortLowResource, v1.ResourceProfileHighPerformanceOptimalThroughput, v1.ResourceProfileHighPerformanceGuaranteedDelivery} {
+		if !v1.IsBuiltinResourceProfile(name) {
+			t.Errorf("%s is not built in", name)
+		}
+	}
+	if v1.IsBuiltinResourceProfile("custom") {
+		t.Error("custom is built in")
+	}
+}

@@ -38,6 +38,9 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 		&PipelineSecretList{},
 		&ResourceProfile{},
 		&ResourceProfileList{},
+		&MetricsBatch{},
+		&Metrics{},
+		&MetricsOptions{},
 	)
 	return nil
 }

@@ -42,6 +42,9 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 		&PipelineSecretList{},
 		&ResourceProfile{},
 		&ResourceProfileList{},
+		&MetricsBatch{},
+		&Metrics{},
+		&MetricsOptions{},
 	)
 	metav1.AddToGroupVersion(scheme, SchemeGroupVersion)
 	return nil

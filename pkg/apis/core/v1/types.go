@@ -59,6 +59,7 @@ const (
 )
 
 // +genclient
+// +genclient:method=CreateMetrics,verb=create,subresource=metrics,input=MetricsBatch,result=MetricsBatch
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 
 // CoreInstance is one data plane: an agent that runs the pipelines assigned to it, either as

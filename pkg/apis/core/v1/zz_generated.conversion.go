@@ -10,6 +10,7 @@
 package v1
 
 import (
+	url "net/url"
 	unsafe "unsafe"
 
 	core "github.com/calyptia/core-management-plane/pkg/apis/core"
@@ -71,6 +72,126 @@ func RegisterConversions(s *runtime.Scheme) error {
 	}
 	if err := s.AddGeneratedConversionFunc((*core.CoreInstanceStatus)(nil), (*CoreInstanceStatus)(nil), func(a, b interface{}, scope conversion.Scope) error {
 		return Convert_core_CoreInstanceStatus_To_v1_CoreInstanceStatus(a.(*core.CoreInstanceStatus), b.(*CoreInstanceStatus), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*FilterMetrics)(nil), (*core.FilterMetrics)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1_FilterMetrics_To_core_FilterMetrics(a.(*FilterMetrics), b.(*core.FilterMetrics), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*core.FilterMetrics)(nil), (*FilterMetrics)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_core_FilterMetrics_To_v1_FilterMetrics(a.(*core.FilterMetrics), b.(*FilterMetrics), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*InputMetrics)(nil), (*core.InputMetrics)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1_InputMetrics_To_core_InputMetrics(a.(*InputMetrics), b.(*core.InputMetrics), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*core.InputMetrics)(nil), (*InputMetrics)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_core_InputMetrics_To_v1_InputMetrics(a.(*core.InputMetrics), b.(*InputMetrics), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*MetricValue)(nil), (*core.MetricValue)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1_MetricValue_To_core_MetricValue(a.(*MetricValue), b.(*core.MetricValue), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*core.MetricValue)(nil), (*MetricValue)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_core_MetricValue_To_v1_MetricValue(a.(*core.MetricValue), b.(*MetricValue), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*Metrics)(nil), (*core.Metrics)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1_Metrics_To_core_Metrics(a.(*Metrics), b.(*core.Metrics), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*core.Metrics)(nil), (*Metrics)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_core_Metrics_To_v1_Metrics(a.(*core.Metrics), b.(*Metrics), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*MetricsBatch)(nil), (*core.MetricsBatch)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1_MetricsBatch_To_core_MetricsBatch(a.(*MetricsBatch), b.(*core.MetricsBatch), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*core.MetricsBatch)(nil), (*MetricsBatch)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_core_MetricsBatch_To_v1_MetricsBatch(a.(*core.MetricsBatch), b.(*MetricsBatch), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*MetricsBatchStatus)(nil), (*core.MetricsBatchStatus)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1_MetricsBatchStatus_To_core_MetricsBatchStatus(a.(*MetricsBatchStatus), b.(*core.MetricsBatchStatus), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*core.MetricsBatchStatus)(nil), (*MetricsBatchStatus)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_core_MetricsBatchStatus_To_v1_MetricsBatchStatus(a.(*core.MetricsBatchStatus), b.(*MetricsBatchStatus), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*MetricsCounter)(nil), (*core.MetricsCounter)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1_MetricsCounter_To_core_MetricsCounter(a.(*MetricsCounter), b.(*core.MetricsCounter), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*core.MetricsCounter)(nil), (*MetricsCounter)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_core_MetricsCounter_To_v1_MetricsCounter(a.(*core.MetricsCounter), b.(*MetricsCounter), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*MetricsOptions)(nil), (*core.MetricsOptions)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1_MetricsOptions_To_core_MetricsOptions(a.(*MetricsOptions), b.(*core.MetricsOptions), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*core.MetricsOptions)(nil), (*MetricsOptions)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_core_MetricsOptions_To_v1_MetricsOptions(a.(*core.MetricsOptions), b.(*MetricsOptions), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*MetricsPoint)(nil), (*core.MetricsPoint)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1_MetricsPoint_To_core_MetricsPoint(a.(*MetricsPoint), b.(*core.MetricsPoint), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*core.MetricsPoint)(nil), (*MetricsPoint)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_core_MetricsPoint_To_v1_MetricsPoint(a.(*core.MetricsPoint), b.(*MetricsPoint), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*MetricsScrape)(nil), (*core.MetricsScrape)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1_MetricsScrape_To_core_MetricsScrape(a.(*MetricsScrape), b.(*core.MetricsScrape), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*core.MetricsScrape)(nil), (*MetricsScrape)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_core_MetricsScrape_To_v1_MetricsScrape(a.(*core.MetricsScrape), b.(*MetricsScrape), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*MetricsSummary)(nil), (*core.MetricsSummary)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1_MetricsSummary_To_core_MetricsSummary(a.(*MetricsSummary), b.(*core.MetricsSummary), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*core.MetricsSummary)(nil), (*MetricsSummary)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_core_MetricsSummary_To_v1_MetricsSummary(a.(*core.MetricsSummary), b.(*MetricsSummary), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*OutputMetrics)(nil), (*core.OutputMetrics)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1_OutputMetrics_To_core_OutputMetrics(a.(*OutputMetrics), b.(*core.OutputMetrics), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*core.OutputMetrics)(nil), (*OutputMetrics)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_core_OutputMetrics_To_v1_OutputMetrics(a.(*core.OutputMetrics), b.(*OutputMetrics), scope)
 	}); err != nil {
 		return err
 	}
@@ -194,6 +315,26 @@ func RegisterConversions(s *runtime.Scheme) error {
 	}); err != nil {
 		return err
 	}
+	if err := s.AddGeneratedConversionFunc((*PluginMetrics)(nil), (*core.PluginMetrics)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1_PluginMetrics_To_core_PluginMetrics(a.(*PluginMetrics), b.(*core.PluginMetrics), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*core.PluginMetrics)(nil), (*PluginMetrics)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_core_PluginMetrics_To_v1_PluginMetrics(a.(*core.PluginMetrics), b.(*PluginMetrics), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*PluginPoint)(nil), (*core.PluginPoint)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1_PluginPoint_To_core_PluginPoint(a.(*PluginPoint), b.(*core.PluginPoint), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*core.PluginPoint)(nil), (*PluginPoint)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_core_PluginPoint_To_v1_PluginPoint(a.(*core.PluginPoint), b.(*PluginPoint), scope)
+	}); err != nil {
+		return err
+	}
 	if err := s.AddGeneratedConversionFunc((*ResourceProfile)(nil), (*core.ResourceProfile)(nil), func(a, b interface{}, scope conversion.Scope) error {
 		return Convert_v1_ResourceProfile_To_core_ResourceProfile(a.(*ResourceProfile), b.(*core.ResourceProfile), scope)
 	}); err != nil {
@@ -241,6 +382,11 @@ func RegisterConversions(s *runtime.Scheme) error {
 	}
 	if err := s.AddGeneratedConversionFunc((*core.ScalingRules)(nil), (*ScalingRules)(nil), func(a, b interface{}, scope conversion.Scope) error {
 		return Convert_core_ScalingRules_To_v1_ScalingRules(a.(*core.ScalingRules), b.(*ScalingRules), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*url.Values)(nil), (*MetricsOptions)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_url_Values_To_v1_MetricsOptions(a.(*url.Values), b.(*MetricsOptions), scope)
 	}); err != nil {
 		return err
 	}
@@ -359,6 +505,297 @@ func autoConvert_core_CoreInstanceStatus_To_v1_CoreInstanceStatus(in *core.CoreI
 // Convert_core_CoreInstanceStatus_To_v1_CoreInstanceStatus is an autogenerated conversion function.
 func Convert_core_CoreInstanceStatus_To_v1_CoreInstanceStatus(in *core.CoreInstanceStatus, out *CoreInstanceStatus, s conversion.Scope) error {
 	return autoConvert_core_CoreInstanceStatus_To_v1_CoreInstanceStatus(in, out, s)
+}
+
+func autoConvert_v1_FilterMetrics_To_core_FilterMetrics(in *FilterMetrics, out *core.FilterMetrics, s conversion.Scope) error {
+	*out = *(*core.FilterMetrics)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1_FilterMetrics_To_core_FilterMetrics is an autogenerated conversion function.
+func Convert_v1_FilterMetrics_To_core_FilterMetrics(in *FilterMetrics, out *core.FilterMetrics, s conversion.Scope) error {
+	return autoConvert_v1_FilterMetrics_To_core_FilterMetrics(in, out, s)
+}
+
+func autoConvert_core_FilterMetrics_To_v1_FilterMetrics(in *core.FilterMetrics, out *FilterMetrics, s conversion.Scope) error {
+	*out = *(*FilterMetrics)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_core_FilterMetrics_To_v1_FilterMetrics is an autogenerated conversion function.
+func Convert_core_FilterMetrics_To_v1_FilterMetrics(in *core.FilterMetrics, out *FilterMetrics, s conversion.Scope) error {
+	return autoConvert_core_FilterMetrics_To_v1_FilterMetrics(in, out, s)
+}
+
+func autoConvert_v1_InputMetrics_To_core_InputMetrics(in *InputMetrics, out *core.InputMetrics, s conversion.Scope) error {
+	*out = *(*core.InputMetrics)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1_InputMetrics_To_core_InputMetrics is an autogenerated conversion function.
+func Convert_v1_InputMetrics_To_core_InputMetrics(in *InputMetrics, out *core.InputMetrics, s conversion.Scope) error {
+	return autoConvert_v1_InputMetrics_To_core_InputMetrics(in, out, s)
+}
+
+func autoConvert_core_InputMetrics_To_v1_InputMetrics(in *core.InputMetrics, out *InputMetrics, s conversion.Scope) error {
+	*out = *(*InputMetrics)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_core_InputMetrics_To_v1_InputMetrics is an autogenerated conversion function.
+func Convert_core_InputMetrics_To_v1_InputMetrics(in *core.InputMetrics, out *InputMetrics, s conversion.Scope) error {
+	return autoConvert_core_InputMetrics_To_v1_InputMetrics(in, out, s)
+}
+
+func autoConvert_v1_MetricValue_To_core_MetricValue(in *MetricValue, out *core.MetricValue, s conversion.Scope) error {
+	*out = *(*core.MetricValue)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1_MetricValue_To_core_MetricValue is an autogenerated conversion function.
+func Convert_v1_MetricValue_To_core_MetricValue(in *MetricValue, out *core.MetricValue, s conversion.Scope) error {
+	return autoConvert_v1_MetricValue_To_core_MetricValue(in, out, s)
+}
+
+func autoConvert_core_MetricValue_To_v1_MetricValue(in *core.MetricValue, out *MetricValue, s conversion.Scope) error {
+	*out = *(*MetricValue)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_core_MetricValue_To_v1_MetricValue is an autogenerated conversion function.
+func Convert_core_MetricValue_To_v1_MetricValue(in *core.MetricValue, out *MetricValue, s conversion.Scope) error {
+	return autoConvert_core_MetricValue_To_v1_MetricValue(in, out, s)
+}
+
+func autoConvert_v1_Metrics_To_core_Metrics(in *Metrics, out *core.Metrics, s conversion.Scope) error {
+	out.ObjectMeta = in.ObjectMeta
+	out.Start = in.Start
+	out.End = in.End
+	out.Interval = in.Interval
+	if err := Convert_v1_MetricsSummary_To_core_MetricsSummary(&in.Summary, &out.Summary, s); err != nil {
+		return err
+	}
+	out.Series = *(*[]core.MetricsPoint)(unsafe.Pointer(&in.Series))
+	out.Plugins = *(*[]core.PluginMetrics)(unsafe.Pointer(&in.Plugins))
+	return nil
+}
+
+// Convert_v1_Metrics_To_core_Metrics is an autogenerated conversion function.
+func Convert_v1_Metrics_To_core_Metrics(in *Metrics, out *core.Metrics, s conversion.Scope) error {
+	return autoConvert_v1_Metrics_To_core_Metrics(in, out, s)
+}
+
+func autoConvert_core_Metrics_To_v1_Metrics(in *core.Metrics, out *Metrics, s conversion.Scope) error {
+	out.ObjectMeta = in.ObjectMeta
+	out.Start = in.Start
+	out.End = in.End
+	out.Interval = in.Interval
+	if err := Convert_core_MetricsSummary_To_v1_MetricsSummary(&in.Summary, &out.Summary, s); err != nil {
+		return err
+	}
+	out.Series = *(*[]MetricsPoint)(unsafe.Pointer(&in.Series))
+	out.Plugins = *(*[]PluginMetrics)(unsafe.Pointer(&in.Plugins))
+	return nil
+}
+
+// Convert_core_Metrics_To_v1_Metrics is an autogenerated conversion function.
+func Convert_core_Metrics_To_v1_Metrics(in *core.Metrics, out *Metrics, s conversion.Scope) error {
+	return autoConvert_core_Metrics_To_v1_Metrics(in, out, s)
+}
+
+func autoConvert_v1_MetricsBatch_To_core_MetricsBatch(in *MetricsBatch, out *core.MetricsBatch, s conversion.Scope) error {
+	out.ObjectMeta = in.ObjectMeta
+	out.Scrapes = *(*[]core.MetricsScrape)(unsafe.Pointer(&in.Scrapes))
+	if err := Convert_v1_MetricsBatchStatus_To_core_MetricsBatchStatus(&in.Status, &out.Status, s); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Convert_v1_MetricsBatch_To_core_MetricsBatch is an autogenerated conversion function.
+func Convert_v1_MetricsBatch_To_core_MetricsBatch(in *MetricsBatch, out *core.MetricsBatch, s conversion.Scope) error {
+	return autoConvert_v1_MetricsBatch_To_core_MetricsBatch(in, out, s)
+}
+
+func autoConvert_core_MetricsBatch_To_v1_MetricsBatch(in *core.MetricsBatch, out *MetricsBatch, s conversion.Scope) error {
+	out.ObjectMeta = in.ObjectMeta
+	out.Scrapes = *(*[]MetricsScrape)(unsafe.Pointer(&in.Scrapes))
+	if err := Convert_core_MetricsBatchStatus_To_v1_MetricsBatchStatus(&in.Status, &out.Status, s); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Convert_core_MetricsBatch_To_v1_MetricsBatch is an autogenerated conversion function.
+func Convert_core_MetricsBatch_To_v1_MetricsBatch(in *core.MetricsBatch, out *MetricsBatch, s conversion.Scope) error {
+	return autoConvert_core_MetricsBatch_To_v1_MetricsBatch(in, out, s)
+}
+
+func autoConvert_v1_MetricsBatchStatus_To_core_MetricsBatchStatus(in *MetricsBatchStatus, out *core.MetricsBatchStatus, s conversion.Scope) error {
+	*out = *(*core.MetricsBatchStatus)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1_MetricsBatchStatus_To_core_MetricsBatchStatus is an autogenerated conversion function.
+func Convert_v1_MetricsBatchStatus_To_core_MetricsBatchStatus(in *MetricsBatchStatus, out *core.MetricsBatchStatus, s conversion.Scope) error {
+	return autoConvert_v1_MetricsBatchStatus_To_core_MetricsBatchStatus(in, out, s)
+}
+
+func autoConvert_core_MetricsBatchStatus_To_v1_MetricsBatchStatus(in *core.MetricsBatchStatus, out *MetricsBatchStatus, s conversion.Scope) error {
+	*out = *(*MetricsBatchStatus)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_core_MetricsBatchStatus_To_v1_MetricsBatchStatus is an autogenerated conversion function.
+func Convert_core_MetricsBatchStatus_To_v1_MetricsBatchStatus(in *core.MetricsBatchStatus, out *MetricsBatchStatus, s conversion.Scope) error {
+	return autoConvert_core_MetricsBatchStatus_To_v1_MetricsBatchStatus(in, out, s)
+}
+
+func autoConvert_v1_MetricsCounter_To_core_MetricsCounter(in *MetricsCounter, out *core.MetricsCounter, s conversion.Scope) error {
+	*out = *(*core.MetricsCounter)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1_MetricsCounter_To_core_MetricsCounter is an autogenerated conversion function.
+func Convert_v1_MetricsCounter_To_core_MetricsCounter(in *MetricsCounter, out *core.MetricsCounter, s conversion.Scope) error {
+	return autoConvert_v1_MetricsCounter_To_core_MetricsCounter(in, out, s)
+}
+
+func autoConvert_core_MetricsCounter_To_v1_MetricsCounter(in *core.MetricsCounter, out *MetricsCounter, s conversion.Scope) error {
+	*out = *(*MetricsCounter)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_core_MetricsCounter_To_v1_MetricsCounter is an autogenerated conversion function.
+func Convert_core_MetricsCounter_To_v1_MetricsCounter(in *core.MetricsCounter, out *MetricsCounter, s conversion.Scope) error {
+	return autoConvert_core_MetricsCounter_To_v1_MetricsCounter(in, out, s)
+}
+
+func autoConvert_v1_MetricsOptions_To_core_MetricsOptions(in *MetricsOptions, out *core.MetricsOptions, s conversion.Scope) error {
+	out.Start = in.Start
+	out.Interval = in.Interval
+	return nil
+}
+
+// Convert_v1_MetricsOptions_To_core_MetricsOptions is an autogenerated conversion function.
+func Convert_v1_MetricsOptions_To_core_MetricsOptions(in *MetricsOptions, out *core.MetricsOptions, s conversion.Scope) error {
+	return autoConvert_v1_MetricsOptions_To_core_MetricsOptions(in, out, s)
+}
+
+func autoConvert_core_MetricsOptions_To_v1_MetricsOptions(in *core.MetricsOptions, out *MetricsOptions, s conversion.Scope) error {
+	out.Start = in.Start
+	out.Interval = in.Interval
+	return nil
+}
+
+// Convert_core_MetricsOptions_To_v1_MetricsOptions is an autogenerated conversion function.
+func Convert_core_MetricsOptions_To_v1_MetricsOptions(in *core.MetricsOptions, out *MetricsOptions, s conversion.Scope) error {
+	return autoConvert_core_MetricsOptions_To_v1_MetricsOptions(in, out, s)
+}
+
+func autoConvert_url_Values_To_v1_MetricsOptions(in *url.Values, out *MetricsOptions, s conversion.Scope) error {
+	// WARNING: Field TypeMeta does not have json tag, skipping.
+
+	if values, ok := map[string][]string(*in)["start"]; ok && len(values) > 0 {
+		if err := runtime.Convert_Slice_string_To_string(&values, &out.Start, s); err != nil {
+			return err
+		}
+	} else {
+		out.Start = ""
+	}
+	if values, ok := map[string][]string(*in)["interval"]; ok && len(values) > 0 {
+		if err := runtime.Convert_Slice_string_To_string(&values, &out.Interval, s); err != nil {
+			return err
+		}
+	} else {
+		out.Interval = ""
+	}
+	return nil
+}
+
+// Convert_url_Values_To_v1_MetricsOptions is an autogenerated conversion function.
+func Convert_url_Values_To_v1_MetricsOptions(in *url.Values, out *MetricsOptions, s conversion.Scope) error {
+	return autoConvert_url_Values_To_v1_MetricsOptions(in, out, s)
+}
+
+func autoConvert_v1_MetricsPoint_To_core_MetricsPoint(in *MetricsPoint, out *core.MetricsPoint, s conversion.Scope) error {
+	*out = *(*core.MetricsPoint)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1_MetricsPoint_To_core_MetricsPoint is an autogenerated conversion function.
+func Convert_v1_MetricsPoint_To_core_MetricsPoint(in *MetricsPoint, out *core.MetricsPoint, s conversion.Scope) error {
+	return autoConvert_v1_MetricsPoint_To_core_MetricsPoint(in, out, s)
+}
+
+func autoConvert_core_MetricsPoint_To_v1_MetricsPoint(in *core.MetricsPoint, out *MetricsPoint, s conversion.Scope) error {
+	*out = *(*MetricsPoint)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_core_MetricsPoint_To_v1_MetricsPoint is an autogenerated conversion function.
+func Convert_core_MetricsPoint_To_v1_MetricsPoint(in *core.MetricsPoint, out *MetricsPoint, s conversion.Scope) error {
+	return autoConvert_core_MetricsPoint_To_v1_MetricsPoint(in, out, s)
+}
+
+func autoConvert_v1_MetricsScrape_To_core_MetricsScrape(in *MetricsScrape, out *core.MetricsScrape, s conversion.Scope) error {
+	*out = *(*core.MetricsScrape)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1_MetricsScrape_To_core_MetricsScrape is an autogenerated conversion function.
+func Convert_v1_MetricsScrape_To_core_MetricsScrape(in *MetricsScrape, out *core.MetricsScrape, s conversion.Scope) error {
+	return autoConvert_v1_MetricsScrape_To_core_MetricsScrape(in, out, s)
+}
+
+func autoConvert_core_MetricsScrape_To_v1_MetricsScrape(in *core.MetricsScrape, out *MetricsScrape, s conversion.Scope) error {
+	*out = *(*MetricsScrape)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_core_MetricsScrape_To_v1_MetricsScrape is an autogenerated conversion function.
+func Convert_core_MetricsScrape_To_v1_MetricsScrape(in *core.MetricsScrape, out *MetricsScrape, s conversion.Scope) error {
+	return autoConvert_core_MetricsScrape_To_v1_MetricsScrape(in, out, s)
+}
+
+func autoConvert_v1_MetricsSummary_To_core_MetricsSummary(in *MetricsSummary, out *core.MetricsSummary, s conversion.Scope) error {
+	*out = *(*core.MetricsSummary)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1_MetricsSummary_To_core_MetricsSummary is an autogenerated conversion function.
+func Convert_v1_MetricsSummary_To_core_MetricsSummary(in *MetricsSummary, out *core.MetricsSummary, s conversion.Scope) error {
+	return autoConvert_v1_MetricsSummary_To_core_MetricsSummary(in, out, s)
+}
+
+func autoConvert_core_MetricsSummary_To_v1_MetricsSummary(in *core.MetricsSummary, out *MetricsSummary, s conversion.Scope) error {
+	*out = *(*MetricsSummary)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_core_MetricsSummary_To_v1_MetricsSummary is an autogenerated conversion function.
+func Convert_core_MetricsSummary_To_v1_MetricsSummary(in *core.MetricsSummary, out *MetricsSummary, s conversion.Scope) error {
+	return autoConvert_core_MetricsSummary_To_v1_MetricsSummary(in, out, s)
+}
+
+func autoConvert_v1_OutputMetrics_To_core_OutputMetrics(in *OutputMetrics, out *core.OutputMetrics, s conversion.Scope) error {
+	*out = *(*core.OutputMetrics)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1_OutputMetrics_To_core_OutputMetrics is an autogenerated conversion function.
+func Convert_v1_OutputMetrics_To_core_OutputMetrics(in *OutputMetrics, out *core.OutputMetrics, s conversion.Scope) error {
+	return autoConvert_v1_OutputMetrics_To_core_OutputMetrics(in, out, s)
+}
+
+func autoConvert_core_OutputMetrics_To_v1_OutputMetrics(in *core.OutputMetrics, out *OutputMetrics, s conversion.Scope) error {
+	*out = *(*OutputMetrics)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_core_OutputMetrics_To_v1_OutputMetrics is an autogenerated conversion function.
+func Convert_core_OutputMetrics_To_v1_OutputMetrics(in *core.OutputMetrics, out *OutputMetrics, s conversion.Scope) error {
+	return autoConvert_core_OutputMetrics_To_v1_OutputMetrics(in, out, s)
 }
 
 func autoConvert_v1_Pipeline_To_core_Pipeline(in *Pipeline, out *core.Pipeline, s conversion.Scope) error {
@@ -617,6 +1054,46 @@ func autoConvert_core_PipelineStatus_To_v1_PipelineStatus(in *core.PipelineStatu
 // Convert_core_PipelineStatus_To_v1_PipelineStatus is an autogenerated conversion function.
 func Convert_core_PipelineStatus_To_v1_PipelineStatus(in *core.PipelineStatus, out *PipelineStatus, s conversion.Scope) error {
 	return autoConvert_core_PipelineStatus_To_v1_PipelineStatus(in, out, s)
+}
+
+func autoConvert_v1_PluginMetrics_To_core_PluginMetrics(in *PluginMetrics, out *core.PluginMetrics, s conversion.Scope) error {
+	*out = *(*core.PluginMetrics)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1_PluginMetrics_To_core_PluginMetrics is an autogenerated conversion function.
+func Convert_v1_PluginMetrics_To_core_PluginMetrics(in *PluginMetrics, out *core.PluginMetrics, s conversion.Scope) error {
+	return autoConvert_v1_PluginMetrics_To_core_PluginMetrics(in, out, s)
+}
+
+func autoConvert_core_PluginMetrics_To_v1_PluginMetrics(in *core.PluginMetrics, out *PluginMetrics, s conversion.Scope) error {
+	*out = *(*PluginMetrics)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_core_PluginMetrics_To_v1_PluginMetrics is an autogenerated conversion function.
+func Convert_core_PluginMetrics_To_v1_PluginMetrics(in *core.PluginMetrics, out *PluginMetrics, s conversion.Scope) error {
+	return autoConvert_core_PluginMetrics_To_v1_PluginMetrics(in, out, s)
+}
+
+func autoConvert_v1_PluginPoint_To_core_PluginPoint(in *PluginPoint, out *core.PluginPoint, s conversion.Scope) error {
+	*out = *(*core.PluginPoint)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1_PluginPoint_To_core_PluginPoint is an autogenerated conversion function.
+func Convert_v1_PluginPoint_To_core_PluginPoint(in *PluginPoint, out *core.PluginPoint, s conversion.Scope) error {
+	return autoConvert_v1_PluginPoint_To_core_PluginPoint(in, out, s)
+}
+
+func autoConvert_core_PluginPoint_To_v1_PluginPoint(in *core.PluginPoint, out *PluginPoint, s conversion.Scope) error {
+	*out = *(*PluginPoint)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_core_PluginPoint_To_v1_PluginPoint is an autogenerated conversion function.
+func Convert_core_PluginPoint_To_v1_PluginPoint(in *core.PluginPoint, out *PluginPoint, s conversion.Scope) error {
+	return autoConvert_core_PluginPoint_To_v1_PluginPoint(in, out, s)
 }
 
 func autoConvert_v1_ResourceProfile_To_core_ResourceProfile(in *ResourceProfile, out *core.ResourceProfile, s conversion.Scope) error {

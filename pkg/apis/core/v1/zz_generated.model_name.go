@@ -35,6 +35,66 @@ func (in CoreInstanceStatus) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in FilterMetrics) OpenAPIModelName() string {
+	return "com.calyptia.core.v1.FilterMetrics"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in InputMetrics) OpenAPIModelName() string {
+	return "com.calyptia.core.v1.InputMetrics"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in MetricValue) OpenAPIModelName() string {
+	return "com.calyptia.core.v1.MetricValue"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in Metrics) OpenAPIModelName() string {
+	return "com.calyptia.core.v1.Metrics"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in MetricsBatch) OpenAPIModelName() string {
+	return "com.calyptia.core.v1.MetricsBatch"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in MetricsBatchStatus) OpenAPIModelName() string {
+	return "com.calyptia.core.v1.MetricsBatchStatus"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in MetricsCounter) OpenAPIModelName() string {
+	return "com.calyptia.core.v1.MetricsCounter"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in MetricsOptions) OpenAPIModelName() string {
+	return "com.calyptia.core.v1.MetricsOptions"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in MetricsPoint) OpenAPIModelName() string {
+	return "com.calyptia.core.v1.MetricsPoint"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in MetricsScrape) OpenAPIModelName() string {
+	return "com.calyptia.core.v1.MetricsScrape"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in MetricsSummary) OpenAPIModelName() string {
+	return "com.calyptia.core.v1.MetricsSummary"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in OutputMetrics) OpenAPIModelName() string {
+	return "com.calyptia.core.v1.OutputMetrics"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in Pipeline) OpenAPIModelName() string {
 	return "com.calyptia.core.v1.Pipeline"
 }
@@ -92,6 +152,16 @@ func (in PipelineStatefulSet) OpenAPIModelName() string {
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in PipelineStatus) OpenAPIModelName() string {
 	return "com.calyptia.core.v1.PipelineStatus"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in PluginMetrics) OpenAPIModelName() string {
+	return "com.calyptia.core.v1.PluginMetrics"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in PluginPoint) OpenAPIModelName() string {
+	return "com.calyptia.core.v1.PluginPoint"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.

@@ -20,6 +20,7 @@ import (
 	"github.com/calyptia/core-management-plane/pkg/apis/core"
 	"github.com/calyptia/core-management-plane/pkg/apis/core/install"
 	corev1 "github.com/calyptia/core-management-plane/pkg/apis/core/v1"
+	"github.com/calyptia/core-management-plane/pkg/metricstore"
 	coreregistry "github.com/calyptia/core-management-plane/pkg/registry/core"
 )
 
@@ -65,6 +66,8 @@ type ExtraConfig struct {
 	// EnableGarbageCollection lets the garbage collector of the cluster
 	// handle owner references (finalizers orphan/foreground).
 	EnableGarbageCollection bool
+	// Metrics keeps what agents report and answers the metrics subresources; nil leaves them out.
+	Metrics metricstore.Store
 }
 
 // Config is the whole server configuration.
@@ -129,9 +132,11 @@ func (c completedConfig) New() (*Server, error) {
 		return nil, fmt.Errorf("creating generic API server: %w", err)
 	}
 
-	apiGroupInfo := genericapiserver.NewDefaultAPIGroupInfo(core.GroupName, Scheme, metav1.ParameterCodec, Codecs)
+	// The group's own parameter codec: the metrics subresources take options of their own
+	// (start, interval), which metav1's codec does not know.
+	apiGroupInfo := genericapiserver.NewDefaultAPIGroupInfo(core.GroupName, Scheme, runtime.NewParameterCodec(Scheme), Codecs)
 	apiGroupInfo.NegotiatedSerializer = withoutProtobuf{Codecs}
-	storage, err := coreregistry.NewStorage(Scheme, c.GenericConfig.RESTOptionsGetter)
+	storage, err := coreregistry.NewStorage(Scheme, c.GenericConfig.RESTOptionsGetter, c.ExtraConfig.Metrics)
 	if err != nil {
 		return nil, fmt.Errorf("creating %s storage: %w", core.GroupName, err)
 	}

@@ -6,6 +6,7 @@ package metricstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -51,6 +52,9 @@ type Row struct {
 	Gauge bool
 	Value int64
 }
+
+// ErrTooOld refuses scrapes older than a store keeps.
+var ErrTooOld = errors.New("scrape is older than the metric store keeps")
 
 // BucketOrigin aligns buckets: bucket starts are BucketOrigin plus multiples of the interval.
 var BucketOrigin = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)

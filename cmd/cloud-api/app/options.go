@@ -34,6 +34,7 @@ type Options struct {
 	ServerRun   *genericoptions.ServerRunOptions
 	Recommended *genericoptions.RecommendedOptions
 	Postgres    *PostgresOptions
+	Metrics     *MetricsOptions
 	// EncryptionProviderConfig is the path of an EncryptionConfiguration
 	// (apiserver.config.k8s.io/v1) for values at rest, as kube-apiserver takes it.
 	EncryptionProviderConfig string
@@ -53,6 +54,7 @@ func NewOptions() *Options {
 			apiserver.Codecs.LegacyCodec(corev1.SchemeGroupVersion),
 		),
 		Postgres: NewPostgresOptions(),
+		Metrics:  NewMetricsOptions(),
 		LeaderElection: componentbaseconfig.LeaderElectionConfiguration{
 			LeaderElect:   true,
 			LeaseDuration: metav1.Duration{Duration: 15 * time.Second},
@@ -90,6 +92,7 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 	fs.StringSliceVar(&o.AlternateDNS, "alternate-dns", o.AlternateDNS,
 		"Extra DNS names for the self-signed serving certificate made when no --tls-cert-file is given.")
 	o.Postgres.AddFlags(fss.FlagSet("postgres"))
+	o.Metrics.AddFlags(fss.FlagSet("metrics"))
 	componentbaseoptions.BindLeaderElectionFlags(&o.LeaderElection, fss.FlagSet("leader election"))
 
 	o.ServerRun.AddUniversalFlags(fss.FlagSet("generic"))
@@ -140,6 +143,7 @@ func (o *Options) Validate() []error {
 	errs := o.ServerRun.Validate()
 	errs = append(errs, o.Recommended.Validate()...)
 	errs = append(errs, o.Postgres.Validate()...)
+	errs = append(errs, o.Metrics.Validate()...)
 	if o.EncryptionProviderConfig != "" {
 		if _, err := os.Stat(o.EncryptionProviderConfig); err != nil {
 			errs = append(errs, fmt.Errorf("--encryption-provider-config: %w", err))

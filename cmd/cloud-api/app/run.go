@@ -39,10 +39,17 @@ func (o *Options) Run(ctx context.Context) error {
 	}
 	defer backend.Close()
 
+	metrics, err := o.Metrics.NewStore(ctx, o.Postgres.URL)
+	if err != nil {
+		return err
+	}
+	defer metrics.close()
+
 	cfg, err := o.Config(ctx, backend)
 	if err != nil {
 		return err
 	}
+	cfg.ExtraConfig.Metrics = metrics
 	server, err := cfg.Complete().New()
 	if err != nil {
 		return err
@@ -59,7 +66,7 @@ func (o *Options) Run(ctx context.Context) error {
 	server.GenericAPIServer.AddPostStartHookOrDie("start-cloud-api-controllers", func(hc genericapiserver.PostStartHookContext) error {
 		// The controllers talk to this server through the privileged loopback
 		// connection, so they need no credentials of their own.
-		go o.runControllers(hc.Context, hc.LoopbackClientConfig, kubeConfig)
+		go o.runControllers(hc.Context, hc.LoopbackClientConfig, kubeConfig, metrics)
 		return nil
 	})
 
@@ -68,9 +75,9 @@ func (o *Options) Run(ctx context.Context) error {
 
 // runControllers runs the controllers while this replica leads, campaigning
 // again after losing the lease, until ctx ends.
-func (o *Options) runControllers(ctx context.Context, loopback, kubeConfig *rest.Config) {
+func (o *Options) runControllers(ctx context.Context, loopback, kubeConfig *rest.Config, metrics *metricStore) {
 	run := func(ctx context.Context) {
-		if err := startControllers(ctx, loopback); err != nil {
+		if err := startControllers(ctx, loopback, metrics); err != nil {
 			klog.ErrorS(err, "Controllers stopped")
 		}
 	}
@@ -126,7 +133,7 @@ func (o *Options) leaderElectionConfig(kubeConfig *rest.Config, run func(context
 }
 
 // startControllers runs every controller until ctx ends.
-func startControllers(ctx context.Context, loopback *rest.Config) error {
+func startControllers(ctx context.Context, loopback *rest.Config, metrics *metricStore) error {
 	client, err := clientset.NewForConfig(rest.AddUserAgent(rest.CopyConfig(loopback), "cloud-api-controllers"))
 	if err != nil {
 		return fmt.Errorf("creating loopback client: %w", err)
@@ -139,6 +146,7 @@ func startControllers(ctx context.Context, loopback *rest.Config) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { refs.Run(ctx, controllerWorkers) })
 	wg.Go(func() { live.Run(ctx, 1) })
+	wg.Go(func() { metrics.runMaintenance(ctx) })
 	wg.Wait()
 	return nil
 }

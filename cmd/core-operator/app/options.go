@@ -41,6 +41,7 @@ type Options struct {
 
 	// The agent.
 	HeartbeatInterval time.Duration
+	MetricsInterval   time.Duration
 	Workers           int
 	HealthAddress     string
 	// Client rate limits, for the management plane and the target cluster each.
@@ -58,6 +59,7 @@ func NewOptions() *Options {
 		CrashLimit:        5,
 		RestartBackoff:    time.Minute,
 		HeartbeatInterval: 30 * time.Second,
+		MetricsInterval:   30 * time.Second,
 		Workers:           4,
 		// client-go's defaults (5 and 10) would make a thousand pipelines take minutes.
 		APIQPS:   50,
@@ -107,6 +109,8 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 	fs = fss.FlagSet("agent")
 	fs.DurationVar(&o.HeartbeatInterval, "heartbeat-interval", o.HeartbeatInterval,
 		"How often to report to the core instance's status. The management plane marks the instance Unreachable after 35s without one.")
+	fs.DurationVar(&o.MetricsInterval, "metrics-interval", o.MetricsInterval,
+		"How often to scrape each pipeline's Fluent Bit (/api/v2/metrics/prometheus) and report to coreinstances/NAME/metrics. 0: never.")
 	fs.IntVar(&o.Workers, "workers", o.Workers, "Pipelines synced at once.")
 	fs.StringVar(&o.HealthAddress, "health-address", o.HealthAddress, "Address of the /healthz and /readyz endpoints, e.g. :8081. Empty: none.")
 	fs.Float32Var(&o.APIQPS, "kube-api-qps", o.APIQPS, "Requests per second to each Kubernetes API (management plane, target cluster).")
@@ -131,6 +135,9 @@ func (o *Options) Validate() []error {
 	}
 	if o.HeartbeatInterval < time.Second || o.HeartbeatInterval > 30*time.Second {
 		errs = append(errs, fmt.Errorf("--heartbeat-interval %s: must be between 1s and 30s (the management plane waits 35s)", o.HeartbeatInterval))
+	}
+	if o.MetricsInterval != 0 && o.MetricsInterval < time.Second {
+		errs = append(errs, fmt.Errorf("--metrics-interval %s: must be 0 (off) or at least 1s", o.MetricsInterval))
 	}
 	if o.APIQPS <= 0 || o.APIBurst < 1 {
 		errs = append(errs, fmt.Errorf("--kube-api-qps %v and --kube-api-burst %d: must be positive", o.APIQPS, o.APIBurst))

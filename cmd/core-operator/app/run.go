@@ -26,6 +26,7 @@ import (
 	"github.com/calyptia/core-management-plane/pkg/dataplane/host"
 	"github.com/calyptia/core-management-plane/pkg/dataplane/kube"
 	"github.com/calyptia/core-management-plane/pkg/dataplane/reloader"
+	"github.com/calyptia/core-management-plane/pkg/dataplane/scrape"
 	clientset "github.com/calyptia/core-management-plane/pkg/generated/clientset/versioned"
 	"github.com/calyptia/core-management-plane/pkg/version"
 )
@@ -73,6 +74,7 @@ func (o *Options) Run(ctx context.Context) error {
 		Client: client, Events: events, Namespace: ns, CoreInstance: o.CoreInstance,
 		HeartbeatInterval: o.HeartbeatInterval, Workers: o.Workers,
 	}
+	var targets scrape.Targets
 	switch ci.Spec.Mode {
 	case v1.CoreInstanceModeExternal:
 		rt, err := host.New(ctx, host.Options{
@@ -87,7 +89,7 @@ func (o *Options) Run(ctx context.Context) error {
 			return err
 		}
 		hostname, _ := os.Hostname()
-		cfg.Runtime = rt
+		cfg.Runtime, targets = rt, rt
 		cfg.Describe = func(*v1.CoreInstance) agent.Info {
 			return agent.Info{AgentVersion: version.Get(), FluentBitVersion: fbVersion,
 				Cluster: &v1.CoreInstanceCluster{Name: hostname, Platform: goruntime.GOOS + "/" + goruntime.GOARCH}}
@@ -116,7 +118,7 @@ func (o *Options) Run(ctx context.Context) error {
 			return err
 		}
 		defer rt.Shutdown()
-		cfg.Runtime = rt
+		cfg.Runtime, targets = rt, rt
 		cfg.Describe = func(ci *v1.CoreInstance) agent.Info {
 			image := o.FluentBitImage
 			if ci.Spec.Image != "" {
@@ -134,6 +136,10 @@ func (o *Options) Run(ctx context.Context) error {
 	ag.Store(a)
 	if o.HealthAddress != "" {
 		go serveHealth(ctx, o.HealthAddress)
+	}
+	if o.MetricsInterval > 0 {
+		s := &scrape.Scraper{Client: client, Namespace: ns, CoreInstance: o.CoreInstance, Targets: targets, Interval: o.MetricsInterval}
+		go s.Run(ctx)
 	}
 	return a.Run(ctx)
 }

@@ -70,6 +70,9 @@ type MetricsBatchStatus struct {
 	Accepted int32 `json:"accepted"`
 	// duplicates is the number of scrapes already stored (retries).
 	Duplicates int32 `json:"duplicates"`
+	// rejected is the number of scrapes of pipelines that are not (or no longer) on this core
+	// instance, deleted or moved since the agent scraped them; they are not stored.
+	Rejected int32 `json:"rejected"`
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object

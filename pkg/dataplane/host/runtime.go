@@ -26,6 +26,7 @@ import (
 	v1 "github.com/calyptia/core-management-plane/pkg/apis/core/v1"
 	"github.com/calyptia/core-management-plane/pkg/dataplane"
 	"github.com/calyptia/core-management-plane/pkg/dataplane/render"
+	"github.com/calyptia/core-management-plane/pkg/dataplane/scrape"
 )
 
 // Options configures a Runtime.
@@ -248,6 +249,25 @@ func (r *Runtime) Pipelines() []dataplane.Key {
 		out = append(out, k)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out
+}
+
+// MetricsTargets lists the running processes' HTTP servers.
+func (r *Runtime) MetricsTargets() []scrape.Target {
+	r.mu.Lock()
+	pipes := make([]*supervisor, 0, len(r.pipes))
+	for _, s := range r.pipes {
+		pipes = append(pipes, s)
+	}
+	r.mu.Unlock()
+	var out []scrape.Target
+	for _, s := range pipes {
+		s.mu.Lock()
+		if s.proc != nil && !s.proc.done() && s.want != nil {
+			out = append(out, scrape.Target{Pipeline: s.key, Pod: r.opts.AdvertiseAddress, Address: httpAddress(s.want.rendered)})
+		}
+		s.mu.Unlock()
+	}
 	return out
 }
 

@@ -39,6 +39,7 @@ import (
 	v1 "github.com/calyptia/core-management-plane/pkg/apis/core/v1"
 	"github.com/calyptia/core-management-plane/pkg/dataplane"
 	"github.com/calyptia/core-management-plane/pkg/dataplane/render"
+	"github.com/calyptia/core-management-plane/pkg/dataplane/scrape"
 )
 
 // Runtime runs pipelines as workloads in one namespace of a cluster.
@@ -59,6 +60,10 @@ type Runtime struct {
 	synced       []cache.InformerSynced
 
 	applied applied
+
+	// httpPorts are the pipelines' Fluent Bit HTTP server ports, as last applied, for scraping.
+	portsMu   sync.Mutex
+	httpPorts map[dataplane.Key]int32
 }
 
 var _ dataplane.Runtime = &Runtime{}
@@ -71,7 +76,8 @@ func New(client kubernetes.Interface, target Target, notify func(dataplane.Key))
 		informers.WithNamespace(target.Namespace),
 		// Only this core instance's objects: the namespace may hold anything else.
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = owner }))
-	r := &Runtime{client: client, target: target, notify: notify, factory: factory, applied: applied{seen: map[string]appliedState{}}}
+	r := &Runtime{client: client, target: target, notify: notify, factory: factory,
+		applied: applied{seen: map[string]appliedState{}}, httpPorts: map[dataplane.Key]int32{}}
 	handler := cache.ResourceEventHandlerFuncs{
 		AddFunc:    r.changed,
 		UpdateFunc: func(_, obj any) { r.changed(obj) },
@@ -208,6 +214,9 @@ func (r *Runtime) Apply(ctx context.Context, spec *dataplane.Spec) (*dataplane.O
 		return nil, err
 	}
 
+	r.portsMu.Lock()
+	r.httpPorts[dataplane.Key{Namespace: p.Namespace, Name: p.Name}] = spec.Rendered.HTTPPort
+	r.portsMu.Unlock()
 	obs.Selector = SelectorString(d.Selector)
 	for _, port := range spec.Rendered.Ports {
 		port.Endpoint = endpoint(services[serviceName(p.Name, port)], port)
@@ -410,6 +419,9 @@ func (r *Runtime) Remove(ctx context.Context, key dataplane.Key) (bool, error) {
 	if key.Namespace != r.target.SourceNamespace {
 		return true, nil
 	}
+	r.portsMu.Lock()
+	delete(r.httpPorts, key)
+	r.portsMu.Unlock()
 	sel := labels.SelectorFromSet(r.target.Selector(key.Name))
 	ns := r.target.Namespace
 	foreground := metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationForeground)}
@@ -490,6 +502,31 @@ func (r *Runtime) Remove(ctx context.Context, key dataplane.Key) (bool, error) {
 	}
 	pods, _ := r.pods.Pods(ns).List(sel)
 	return len(pods) == 0, nil
+}
+
+// MetricsTargets lists the running pods of the pipelines applied since the agent started, at
+// their Fluent Bit's HTTP server. The agent must reach pod IPs: it runs in the target cluster.
+func (r *Runtime) MetricsTargets() []scrape.Target {
+	r.portsMu.Lock()
+	ports := make(map[dataplane.Key]int32, len(r.httpPorts))
+	for k, v := range r.httpPorts {
+		ports[k] = v
+	}
+	r.portsMu.Unlock()
+	pods, err := r.pods.Pods(r.target.Namespace).List(labels.Everything())
+	if err != nil {
+		return nil
+	}
+	var out []scrape.Target
+	for _, pod := range pods {
+		key, ok := keyOf(pod)
+		port := ports[key]
+		if !ok || port == 0 || pod.Status.Phase != corev1.PodRunning || pod.Status.PodIP == "" || pod.DeletionTimestamp != nil {
+			continue
+		}
+		out = append(out, scrape.Target{Pipeline: key, Pod: pod.Name, Address: net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(int(port)))})
+	}
+	return out
 }
 
 // Pipelines lists the pipelines that have objects in the namespace.

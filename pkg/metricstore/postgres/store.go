@@ -8,7 +8,6 @@ package postgres
 import (
 	"context"
 	_ "embed"
-	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -171,8 +170,6 @@ func (s *Store) names(ctx context.Context, ids map[int32]bool) (map[int32]series
 	return out, rows.Err()
 }
 
-// ErrTooOld refuses scrapes older than the raw retention: their hour may be gone already.
-var ErrTooOld = errors.New("scrape is older than the raw retention")
 
 func hourOf(t time.Time) time.Time { return t.UTC().Truncate(time.Hour) }
 func dayOf(t time.Time) time.Time  { return t.UTC().Truncate(24 * time.Hour) }
@@ -319,7 +316,7 @@ func (s *Store) Write(ctx context.Context, namespace, coreInstance string, scrap
 	for i := range scrapes {
 		sc := &scrapes[i]
 		if sc.Time.Time.Before(limit) {
-			return 0, 0, fmt.Errorf("scrapes[%d] (pipeline %s, pod %s) at %s: %w", i, sc.Pipeline, sc.Pod, sc.Time.UTC().Format(time.RFC3339), ErrTooOld)
+			return 0, 0, fmt.Errorf("scrapes[%d] (pipeline %s, pod %s) at %s: %w", i, sc.Pipeline, sc.Pod, sc.Time.UTC().Format(time.RFC3339), metricstore.ErrTooOld)
 		}
 		hours[hourOf(sc.Time.Time)] = true
 		for _, c := range sc.Counters {

@@ -157,7 +157,7 @@ func TestWriteRefusesTooOld(t *testing.T) {
 	s := newStore(t, Options{RawRetention: time.Hour})
 	old := time.Now().Add(-2 * time.Hour)
 	_, _, err := s.Write(context.Background(), "ns", "ci", []core.MetricsScrape{scrape("p", "pod", old, old, 1, 1)})
-	if !errors.Is(err, ErrTooOld) {
+	if !errors.Is(err, metricstore.ErrTooOld) {
 		t.Fatalf("err = %v, want ErrTooOld", err)
 	}
 }

@@ -11,7 +11,9 @@ import (
 	"k8s.io/apiserver/pkg/registry/generic"
 	"k8s.io/apiserver/pkg/registry/rest"
 
+	"github.com/calyptia/core-management-plane/pkg/metricstore"
 	"github.com/calyptia/core-management-plane/pkg/registry/core/coreinstance"
+	"github.com/calyptia/core-management-plane/pkg/registry/core/metrics"
 	"github.com/calyptia/core-management-plane/pkg/registry/core/pipeline"
 	"github.com/calyptia/core-management-plane/pkg/registry/core/pipelinesecret"
 	"github.com/calyptia/core-management-plane/pkg/registry/core/resourceprofile"
@@ -19,9 +21,10 @@ import (
 
 // NewStorage returns the v1 REST storage of every resource, keyed as
 // APIGroupInfo.VersionedResourcesStorageMap["v1"] wants: "coreinstances", "coreinstances/status",
-// "pipelines", "pipelines/status", "pipelines/scale", "pipelinesecrets", "resourceprofiles".
-// The storage backend comes in through optsGetter.
-func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter) (map[string]rest.Storage, error) {
+// "pipelines", "pipelines/status", "pipelines/scale", "pipelinesecrets", "resourceprofiles", and,
+// with a metric store, "pipelines/metrics" and "coreinstances/metrics". The storage backend
+// comes in through optsGetter.
+func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, metricStore metricstore.Store) (map[string]rest.Storage, error) {
 	coreInstances, coreInstanceStatus, err := coreinstance.NewStorage(scheme, optsGetter)
 	if err != nil {
 		return nil, fmt.Errorf("core instances: %w", err)
@@ -39,7 +42,7 @@ func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter) (m
 	if err != nil {
 		return nil, fmt.Errorf("resource profiles: %w", err)
 	}
-	return map[string]rest.Storage{
+	out := map[string]rest.Storage{
 		"coreinstances":        coreInstances,
 		"coreinstances/status": coreInstanceStatus,
 		"pipelines":            pipelines.Pipeline,
@@ -47,5 +50,10 @@ func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter) (m
 		"pipelines/scale":      pipelines.Scale,
 		"pipelinesecrets":      secrets,
 		"resourceprofiles":     profiles,
-	}, nil
+	}
+	if metricStore != nil {
+		out["pipelines/metrics"] = metrics.NewPipelineREST(metricStore, pipelines.Pipeline)
+		out["coreinstances/metrics"] = metrics.NewCoreInstanceREST(metricStore, coreInstances, pipelines.Pipeline)
+	}
+	return out, nil
 }

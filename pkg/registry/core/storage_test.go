@@ -62,7 +62,7 @@ func newStorage(t *testing.T) map[string]rest.Storage {
 	scheme := runtime.NewScheme()
 	install.Install(scheme)
 	codec := serializer.NewCodecFactory(scheme).LegacyCodec(v1.SchemeGroupVersion)
-	storage, err := registry.NewStorage(scheme, optsGetter{backend: backend, codec: codec})
+	storage, err := registry.NewStorage(scheme, optsGetter{backend: backend, codec: codec}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -528,3 +528,66 @@ func validateEnum[T ~string](v T, fld *field.Path, allowed ...T) field.ErrorList
 	}
 	return field.ErrorList{field.NotSupported(fld, v, allowed)}
 }
+
+// Bounds of one metrics batch: an agent splits bigger rounds.
+const (
+	MaxMetricsScrapes  = 2000
+	MaxMetricsCounters = 2000
+)
+
+// ValidateMetricsBatch checks a batch of scrapes an agent sends.
+func ValidateMetricsBatch(b *core.MetricsBatch) field.ErrorList {
+	var allErrs field.ErrorList
+	fld := field.NewPath("scrapes")
+	if len(b.Scrapes) > MaxMetricsScrapes {
+		allErrs = append(allErrs, field.TooMany(fld, len(b.Scrapes), MaxMetricsScrapes))
+		return allErrs
+	}
+	for i, sc := range b.Scrapes {
+		p := fld.Index(i)
+		if sc.Pipeline == "" {
+			allErrs = append(allErrs, field.Required(p.Child("pipeline"), ""))
+		} else {
+			for _, msg := range ValidatePipelineName(sc.Pipeline, false) {
+				allErrs = append(allErrs, field.Invalid(p.Child("pipeline"), sc.Pipeline, msg))
+			}
+		}
+		if sc.Pod == "" {
+			allErrs = append(allErrs, field.Required(p.Child("pod"), "the pod or host the Fluent Bit runs on"))
+		} else if len(sc.Pod) > 253 {
+			allErrs = append(allErrs, field.TooLong(p.Child("pod"), "", 253))
+		}
+		if sc.Time.IsZero() {
+			allErrs = append(allErrs, field.Required(p.Child("time"), ""))
+		}
+		if len(sc.Counters) > MaxMetricsCounters {
+			allErrs = append(allErrs, field.TooMany(p.Child("counters"), len(sc.Counters), MaxMetricsCounters))
+			continue
+		}
+		seen := map[[3]string]bool{}
+		for j, c := range sc.Counters {
+			cp := p.Child("counters").Index(j)
+			allErrs = append(allErrs, validateEnum(c.Measurement, cp.Child("measurement"),
+				core.MeasurementInput, core.MeasurementFilter, core.MeasurementOutput, core.MeasurementStorage)...)
+			if c.Name == "" {
+				allErrs = append(allErrs, field.Required(cp.Child("name"), "the counter's name, e.g. records_total"))
+			}
+			for _, s := range []struct {
+				name, v string
+			}{{"name", c.Name}, {"plugin", c.Plugin}} {
+				if len(s.v) > 256 {
+					allErrs = append(allErrs, field.TooLong(cp.Child(s.name), "", 256))
+				}
+			}
+			if c.Value < 0 {
+				allErrs = append(allErrs, field.Invalid(cp.Child("value"), c.Value, "must not be negative"))
+			}
+			k := [3]string{c.Measurement, c.Plugin, c.Name}
+			if seen[k] {
+				allErrs = append(allErrs, field.Duplicate(cp, c.Measurement+"/"+c.Plugin+"/"+c.Name))
+			}
+			seen[k] = true
+		}
+	}
+	return allErrs
+}

@@ -172,7 +172,7 @@ func Rows(q metricstore.Query, points []point) []metricstore.Row {
 	sort.Slice(points, func(i, j int) bool { return points[i].time.Before(points[j].time) })
 	prev := map[seriesOf]float64{}
 	type key struct {
-		t                                  time.Time
+		t                                   time.Time
 		pipeline, measurement, plugin, name string
 	}
 	type agg struct {

@@ -170,7 +170,6 @@ func (s *Store) names(ctx context.Context, ids map[int32]bool) (map[int32]series
 	return out, rows.Err()
 }
 
-
 func hourOf(t time.Time) time.Time { return t.UTC().Truncate(time.Hour) }
 func dayOf(t time.Time) time.Time  { return t.UTC().Truncate(24 * time.Hour) }
 

@@ -29,6 +29,18 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		v1.CoreInstanceList{}.OpenAPIModelName():                            schema_pkg_apis_core_v1_CoreInstanceList(ref),
 		v1.CoreInstanceSpec{}.OpenAPIModelName():                            schema_pkg_apis_core_v1_CoreInstanceSpec(ref),
 		v1.CoreInstanceStatus{}.OpenAPIModelName():                          schema_pkg_apis_core_v1_CoreInstanceStatus(ref),
+		v1.FilterMetrics{}.OpenAPIModelName():                               schema_pkg_apis_core_v1_FilterMetrics(ref),
+		v1.InputMetrics{}.OpenAPIModelName():                                schema_pkg_apis_core_v1_InputMetrics(ref),
+		v1.MetricValue{}.OpenAPIModelName():                                 schema_pkg_apis_core_v1_MetricValue(ref),
+		v1.Metrics{}.OpenAPIModelName():                                     schema_pkg_apis_core_v1_Metrics(ref),
+		v1.MetricsBatch{}.OpenAPIModelName():                                schema_pkg_apis_core_v1_MetricsBatch(ref),
+		v1.MetricsBatchStatus{}.OpenAPIModelName():                          schema_pkg_apis_core_v1_MetricsBatchStatus(ref),
+		v1.MetricsCounter{}.OpenAPIModelName():                              schema_pkg_apis_core_v1_MetricsCounter(ref),
+		v1.MetricsOptions{}.OpenAPIModelName():                              schema_pkg_apis_core_v1_MetricsOptions(ref),
+		v1.MetricsPoint{}.OpenAPIModelName():                                schema_pkg_apis_core_v1_MetricsPoint(ref),
+		v1.MetricsScrape{}.OpenAPIModelName():                               schema_pkg_apis_core_v1_MetricsScrape(ref),
+		v1.MetricsSummary{}.OpenAPIModelName():                              schema_pkg_apis_core_v1_MetricsSummary(ref),
+		v1.OutputMetrics{}.OpenAPIModelName():                               schema_pkg_apis_core_v1_OutputMetrics(ref),
 		v1.Pipeline{}.OpenAPIModelName():                                    schema_pkg_apis_core_v1_Pipeline(ref),
 		v1.PipelineAutoscaling{}.OpenAPIModelName():                         schema_pkg_apis_core_v1_PipelineAutoscaling(ref),
 		v1.PipelineFile{}.OpenAPIModelName():                                schema_pkg_apis_core_v1_PipelineFile(ref),
@@ -41,6 +53,8 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		v1.PipelineSpec{}.OpenAPIModelName():                                schema_pkg_apis_core_v1_PipelineSpec(ref),
 		v1.PipelineStatefulSet{}.OpenAPIModelName():                         schema_pkg_apis_core_v1_PipelineStatefulSet(ref),
 		v1.PipelineStatus{}.OpenAPIModelName():                              schema_pkg_apis_core_v1_PipelineStatus(ref),
+		v1.PluginMetrics{}.OpenAPIModelName():                               schema_pkg_apis_core_v1_PluginMetrics(ref),
+		v1.PluginPoint{}.OpenAPIModelName():                                 schema_pkg_apis_core_v1_PluginPoint(ref),
 		v1.ResourceProfile{}.OpenAPIModelName():                             schema_pkg_apis_core_v1_ResourceProfile(ref),
 		v1.ResourceProfileList{}.OpenAPIModelName():                         schema_pkg_apis_core_v1_ResourceProfileList(ref),
 		v1.ResourceProfileSpec{}.OpenAPIModelName():                         schema_pkg_apis_core_v1_ResourceProfileSpec(ref),
@@ -663,6 +677,586 @@ func schema_pkg_apis_core_v1_CoreInstanceStatus(ref common.ReferenceCallback) co
 		},
 		Dependencies: []string{
 			v1.CoreInstanceCluster{}.OpenAPIModelName(), metav1.Condition{}.OpenAPIModelName(), metav1.Time{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_core_v1_FilterMetrics(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "FilterMetrics are what filters saw and changed.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"records": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1.MetricValue{}.OpenAPIModelName()),
+						},
+					},
+					"bytes": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1.MetricValue{}.OpenAPIModelName()),
+						},
+					},
+					"addRecords": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1.MetricValue{}.OpenAPIModelName()),
+						},
+					},
+					"dropRecords": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1.MetricValue{}.OpenAPIModelName()),
+						},
+					},
+					"emitRecords": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1.MetricValue{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"records", "bytes", "addRecords", "dropRecords", "emitRecords"},
+			},
+		},
+		Dependencies: []string{
+			v1.MetricValue{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_core_v1_InputMetrics(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "InputMetrics are what inputs read.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"records": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1.MetricValue{}.OpenAPIModelName()),
+						},
+					},
+					"bytes": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1.MetricValue{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"records", "bytes"},
+			},
+		},
+		Dependencies: []string{
+			v1.MetricValue{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_core_v1_MetricValue(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "MetricValue is an increase over a period and its rate.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"total": {
+						SchemaProps: spec.SchemaProps{
+							Description: "total is the increase over the period.",
+							Default:     0,
+							Type:        []string{"integer"},
+							Format:      "int64",
+						},
+					},
+					"perSecond": {
+						SchemaProps: spec.SchemaProps{
+							Description: "perSecond is total divided by the seconds of the period the data covers.",
+							Default:     0,
+							Type:        []string{"number"},
+							Format:      "double",
+						},
+					},
+				},
+				Required: []string{"total", "perSecond"},
+			},
+		},
+	}
+}
+
+func schema_pkg_apis_core_v1_Metrics(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "Metrics is what GET pipelines/{name}/metrics and coreinstances/{name}/metrics answer: the pipeline's (or all the core instance's pipelines') records and bytes in and out, errors and retries, in total and per plugin over [start, end], and over time in buckets of interval. Counts are increases over the period (counter restarts are accounted for); rates are per second.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Description: "metadata names the pipeline or core instance.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(metav1.ObjectMeta{}.OpenAPIModelName()),
+						},
+					},
+					"start": {
+						SchemaProps: spec.SchemaProps{
+							Description: "start and end bound the period.",
+							Ref:         ref(metav1.Time{}.OpenAPIModelName()),
+						},
+					},
+					"end": {
+						SchemaProps: spec.SchemaProps{
+							Ref: ref(metav1.Time{}.OpenAPIModelName()),
+						},
+					},
+					"interval": {
+						SchemaProps: spec.SchemaProps{
+							Description: "interval is the width of each point of series.",
+							Ref:         ref(metav1.Duration{}.OpenAPIModelName()),
+						},
+					},
+					"summary": {
+						SchemaProps: spec.SchemaProps{
+							Description: "summary is the whole period.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(v1.MetricsSummary{}.OpenAPIModelName()),
+						},
+					},
+					"series": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "series is the period in buckets of interval, oldest first; buckets without data are left out.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(v1.MetricsPoint{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+					"plugins": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "plugins are the totals and series of each plugin.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(v1.PluginMetrics{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+				Required: []string{"start", "end", "interval", "summary"},
+			},
+		},
+		Dependencies: []string{
+			v1.MetricsPoint{}.OpenAPIModelName(), v1.MetricsSummary{}.OpenAPIModelName(), v1.PluginMetrics{}.OpenAPIModelName(), metav1.Duration{}.OpenAPIModelName(), metav1.ObjectMeta{}.OpenAPIModelName(), metav1.Time{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_core_v1_MetricsBatch(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "MetricsBatch is one round of scrapes of a core instance's pipelines, sent by its agent to POST coreinstances/{name}/metrics. Sending the same scrape again (same pod and time) is a no-op, so agents retry freely.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(metav1.ObjectMeta{}.OpenAPIModelName()),
+						},
+					},
+					"scrapes": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "scrapes are the pipelines' metrics, one entry per pod (or host process) and scrape.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(v1.MetricsScrape{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+					"status": {
+						SchemaProps: spec.SchemaProps{
+							Description: "status says what the server kept.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(v1.MetricsBatchStatus{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"scrapes"},
+			},
+		},
+		Dependencies: []string{
+			v1.MetricsBatchStatus{}.OpenAPIModelName(), v1.MetricsScrape{}.OpenAPIModelName(), metav1.ObjectMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_core_v1_MetricsBatchStatus(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "MetricsBatchStatus says what happened to a batch.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"accepted": {
+						SchemaProps: spec.SchemaProps{
+							Description: "accepted is the number of scrapes stored.",
+							Default:     0,
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"duplicates": {
+						SchemaProps: spec.SchemaProps{
+							Description: "duplicates is the number of scrapes already stored (retries).",
+							Default:     0,
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"rejected": {
+						SchemaProps: spec.SchemaProps{
+							Description: "rejected is the number of scrapes of pipelines that are not (or no longer) on this core instance, deleted or moved since the agent scraped them; they are not stored.",
+							Default:     0,
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+				},
+				Required: []string{"accepted", "duplicates", "rejected"},
+			},
+		},
+	}
+}
+
+func schema_pkg_apis_core_v1_MetricsCounter(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "MetricsCounter is one value of one plugin.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"measurement": {
+						SchemaProps: spec.SchemaProps{
+							Description: "measurement is input, filter, output or storage.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"plugin": {
+						SchemaProps: spec.SchemaProps{
+							Description: "plugin is the plugin instance (e.g. \"forward.0\" or its alias); empty for storage.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"name": {
+						SchemaProps: spec.SchemaProps{
+							Description: "name is Fluent Bit's counter name without prefix, e.g. \"records_total\" or \"proc_bytes_total\".",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"value": {
+						SchemaProps: spec.SchemaProps{
+							Description: "value is the counter's value.",
+							Default:     0,
+							Type:        []string{"integer"},
+							Format:      "int64",
+						},
+					},
+				},
+				Required: []string{"measurement", "name", "value"},
+			},
+		},
+	}
+}
+
+func schema_pkg_apis_core_v1_MetricsOptions(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "MetricsOptions are the query parameters of the metrics subresources.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"start": {
+						SchemaProps: spec.SchemaProps{
+							Description: "start is a negative duration before now, e.g. \"-24h\" (default) or \"-30m\".",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"interval": {
+						SchemaProps: spec.SchemaProps{
+							Description: "interval is the width of the buckets of series, e.g. \"1h\" (default) or \"1m\".",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+			},
+		},
+	}
+}
+
+func schema_pkg_apis_core_v1_MetricsPoint(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "MetricsPoint is one bucket of a series.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"time": {
+						SchemaProps: spec.SchemaProps{
+							Description: "time is the start of the bucket.",
+							Ref:         ref(metav1.Time{}.OpenAPIModelName()),
+						},
+					},
+					"input": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1.InputMetrics{}.OpenAPIModelName()),
+						},
+					},
+					"filter": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1.FilterMetrics{}.OpenAPIModelName()),
+						},
+					},
+					"output": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1.OutputMetrics{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"time", "input", "filter", "output"},
+			},
+		},
+		Dependencies: []string{
+			v1.FilterMetrics{}.OpenAPIModelName(), v1.InputMetrics{}.OpenAPIModelName(), v1.OutputMetrics{}.OpenAPIModelName(), metav1.Time{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_core_v1_MetricsScrape(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "MetricsScrape is one scrape of one Fluent Bit.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"pipeline": {
+						SchemaProps: spec.SchemaProps{
+							Description: "pipeline is the name of the pipeline, on the batch's core instance.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"pod": {
+						SchemaProps: spec.SchemaProps{
+							Description: "pod is the pod (Kubernetes mode) or host (External mode) the Fluent Bit runs on.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"time": {
+						SchemaProps: spec.SchemaProps{
+							Description: "time is when the scrape was taken.",
+							Ref:         ref(metav1.MicroTime{}.OpenAPIModelName()),
+						},
+					},
+					"startTime": {
+						SchemaProps: spec.SchemaProps{
+							Description: "startTime is when the scraped Fluent Bit started; a new one means its counters restarted.",
+							Ref:         ref(metav1.Time{}.OpenAPIModelName()),
+						},
+					},
+					"counters": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "counters are the values read, counters since startTime (input, filter, output) or gauges (storage).",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(v1.MetricsCounter{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+				Required: []string{"pipeline", "pod", "time", "counters"},
+			},
+		},
+		Dependencies: []string{
+			v1.MetricsCounter{}.OpenAPIModelName(), metav1.MicroTime{}.OpenAPIModelName(), metav1.Time{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_core_v1_MetricsSummary(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "MetricsSummary is records and bytes in and out, errors and retries, over a period.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"input": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1.InputMetrics{}.OpenAPIModelName()),
+						},
+					},
+					"filter": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1.FilterMetrics{}.OpenAPIModelName()),
+						},
+					},
+					"output": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1.OutputMetrics{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"input", "filter", "output"},
+			},
+		},
+		Dependencies: []string{
+			v1.FilterMetrics{}.OpenAPIModelName(), v1.InputMetrics{}.OpenAPIModelName(), v1.OutputMetrics{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_core_v1_OutputMetrics(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "OutputMetrics are what outputs delivered and failed to.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"records": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1.MetricValue{}.OpenAPIModelName()),
+						},
+					},
+					"bytes": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1.MetricValue{}.OpenAPIModelName()),
+						},
+					},
+					"errors": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1.MetricValue{}.OpenAPIModelName()),
+						},
+					},
+					"retries": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1.MetricValue{}.OpenAPIModelName()),
+						},
+					},
+					"retriedRecords": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1.MetricValue{}.OpenAPIModelName()),
+						},
+					},
+					"retriesFailed": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1.MetricValue{}.OpenAPIModelName()),
+						},
+					},
+					"droppedRecords": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1.MetricValue{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"records", "bytes", "errors", "retries", "retriedRecords", "retriesFailed", "droppedRecords"},
+			},
+		},
+		Dependencies: []string{
+			v1.MetricValue{}.OpenAPIModelName()},
 	}
 }
 
@@ -1482,6 +2076,112 @@ func schema_pkg_apis_core_v1_PipelineStatus(ref common.ReferenceCallback) common
 		},
 		Dependencies: []string{
 			v1.PipelinePortStatus{}.OpenAPIModelName(), metav1.Condition{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_core_v1_PluginMetrics(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "PluginMetrics are one plugin's values.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"pipeline": {
+						SchemaProps: spec.SchemaProps{
+							Description: "pipeline is the plugin's pipeline (set in core instance metrics).",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"measurement": {
+						SchemaProps: spec.SchemaProps{
+							Description: "measurement is input, filter, output or storage.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"plugin": {
+						SchemaProps: spec.SchemaProps{
+							Description: "plugin is the plugin instance, e.g. \"forward.0\" or its alias; empty for storage.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"totals": {
+						SchemaProps: spec.SchemaProps{
+							Description: "totals maps Fluent Bit's counter names (records_total, proc_bytes_total, ...) to their increase over the period; storage gauges (chunks, fs_chunks_up, ...) to their last average.",
+							Type:        []string{"object"},
+							AdditionalProperties: &spec.SchemaOrBool{
+								Allows: true,
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"integer"},
+										Format: "int64",
+									},
+								},
+							},
+						},
+					},
+					"series": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "series are the same values per bucket.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(v1.PluginPoint{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+				Required: []string{"measurement", "totals"},
+			},
+		},
+		Dependencies: []string{
+			v1.PluginPoint{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_core_v1_PluginPoint(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "PluginPoint is one bucket of a plugin's series.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"time": {
+						SchemaProps: spec.SchemaProps{
+							Ref: ref(metav1.Time{}.OpenAPIModelName()),
+						},
+					},
+					"values": {
+						SchemaProps: spec.SchemaProps{
+							Type: []string{"object"},
+							AdditionalProperties: &spec.SchemaOrBool{
+								Allows: true,
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"integer"},
+										Format: "int64",
+									},
+								},
+							},
+						},
+					},
+				},
+				Required: []string{"time", "values"},
+			},
+		},
+		Dependencies: []string{
+			metav1.Time{}.OpenAPIModelName()},
 	}
 }
 

@@ -75,6 +75,12 @@ func ExtractCoreInstance(coreInstance *corev1.CoreInstance, fieldManager string)
 	return ExtractCoreInstanceFrom(coreInstance, fieldManager, "")
 }
 
+// ExtractCoreInstanceMetrics extracts the applied configuration owned by fieldManager from
+// coreInstance for the metrics subresource.
+func ExtractCoreInstanceMetrics(coreInstance *corev1.CoreInstance, fieldManager string) (*CoreInstanceApplyConfiguration, error) {
+	return ExtractCoreInstanceFrom(coreInstance, fieldManager, "metrics")
+}
+
 // ExtractCoreInstanceStatus extracts the applied configuration owned by fieldManager from
 // coreInstance for the status subresource.
 func ExtractCoreInstanceStatus(coreInstance *corev1.CoreInstance, fieldManager string) (*CoreInstanceApplyConfiguration, error) {

@@ -39,6 +39,8 @@ type CoreInstanceInterface interface {
 	Apply(ctx context.Context, coreInstance *applyconfigurationcorev1.CoreInstanceApplyConfiguration, opts metav1.ApplyOptions) (result *corev1.CoreInstance, err error)
 	// Add a +genclient:noStatus comment above the type to avoid generating ApplyStatus().
 	ApplyStatus(ctx context.Context, coreInstance *applyconfigurationcorev1.CoreInstanceApplyConfiguration, opts metav1.ApplyOptions) (result *corev1.CoreInstance, err error)
+	CreateMetrics(ctx context.Context, coreInstanceName string, metricsBatch *corev1.MetricsBatch, opts metav1.CreateOptions) (*corev1.MetricsBatch, error)
+
 	CoreInstanceExpansion
 }
 
@@ -59,4 +61,19 @@ func newCoreInstances(c *CoreV1Client, namespace string) *coreInstances {
 			func() *corev1.CoreInstanceList { return &corev1.CoreInstanceList{} },
 		),
 	}
+}
+
+// CreateMetrics takes the representation of a metricsBatch and creates it.  Returns the server's representation of the metricsBatch, and an error, if there is any.
+func (c *coreInstances) CreateMetrics(ctx context.Context, coreInstanceName string, metricsBatch *corev1.MetricsBatch, opts metav1.CreateOptions) (result *corev1.MetricsBatch, err error) {
+	result = &corev1.MetricsBatch{}
+	err = c.GetClient().Post().
+		Namespace(c.GetNamespace()).
+		Resource("coreinstances").
+		Name(coreInstanceName).
+		SubResource("metrics").
+		VersionedParams(&opts, scheme.ParameterCodec).
+		Body(metricsBatch).
+		Do(ctx).
+		Into(result)
+	return
 }

@@ -7,10 +7,14 @@
 package fake
 
 import (
+	context "context"
+
 	v1 "github.com/calyptia/core-management-plane/pkg/apis/core/v1"
 	corev1 "github.com/calyptia/core-management-plane/pkg/generated/applyconfiguration/core/v1"
 	typedcorev1 "github.com/calyptia/core-management-plane/pkg/generated/clientset/versioned/typed/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gentype "k8s.io/client-go/gentype"
+	testing "k8s.io/client-go/testing"
 )
 
 // fakeCoreInstances implements CoreInstanceInterface
@@ -36,4 +40,16 @@ func newFakeCoreInstances(fake *FakeCoreV1, namespace string) typedcorev1.CoreIn
 		),
 		fake,
 	}
+}
+
+// CreateMetrics takes the representation of a metricsBatch and creates it.  Returns the server's representation of the metricsBatch, and an error, if there is any.
+func (c *fakeCoreInstances) CreateMetrics(ctx context.Context, coreInstanceName string, metricsBatch *v1.MetricsBatch, opts metav1.CreateOptions) (result *v1.MetricsBatch, err error) {
+	emptyResult := &v1.MetricsBatch{}
+	obj, err := c.Fake.
+		Invokes(testing.NewCreateSubresourceActionWithOptions(c.Resource(), coreInstanceName, "metrics", c.Namespace(), metricsBatch, opts), emptyResult)
+
+	if obj == nil {
+		return emptyResult, err
+	}
+	return obj.(*v1.MetricsBatch), err
 }

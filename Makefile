@@ -89,6 +89,12 @@ bin/fluent-bit:
 .PHONY: fluent-bit
 fluent-bit: bin/fluent-bit ## Install Fluent Bit 5.1.1 into bin/ from FLUENT_BIT_DIST (default ../shared/fluent-bit).
 
+bin/victoria-metrics:
+	hack/install-victoria-metrics.sh $@
+
+.PHONY: victoria-metrics
+victoria-metrics: bin/victoria-metrics ## Install Debian's victoria-metrics into bin/ (the InfluxDB write API the metric store's tests write to).
+
 # Real-cluster tooling: hack/tools is a module of its own so that k8s.io/kubernetes stays out of
 # the main module. kube-apiserver, kube-controller-manager, kube-scheduler and kubectl come from
 # k8s.io/kubernetes, etcd from go.etcd.io/etcd/server/v3; each is rebuilt only when missing or

@@ -4,9 +4,11 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -80,6 +82,7 @@ func TestDataPlaneHost(t *testing.T) {
 [INPUT]
     name  dummy
     tag   edge
+    rate  20
     dummy {"token":"{{ secrets.token }}"}
 
 [OUTPUT]
@@ -108,7 +111,7 @@ data: {token: %s}
 	agent, err := cluster.StartAgent(ctx, binary, framework.AgentOptions{
 		Namespace: ns, CoreInstance: instance,
 		Args: []string{"--fluent-bit=" + fluentBit, "--state-dir=" + stateDir, "--advertise-address=127.0.0.1",
-			"--heartbeat-interval=5s", "--crash-limit=2", "--restart-backoff-max=2s", "-v=2"},
+			"--heartbeat-interval=5s", "--metrics-interval=2s", "--crash-limit=2", "--restart-backoff-max=2s", "-v=2"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -139,6 +142,51 @@ data: {token: %s}
 			}
 			return nil
 		})
+	})
+
+	t.Run("metrics match Fluent Bit's own", func(t *testing.T) {
+		// As a user with the view role, through kube-apiserver.
+		viewerConfig, _, err := cluster.NewUser("host-viewer")
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustRun(t, admin, "create", "rolebinding", "host-viewer", "-n", ns, "--clusterrole=view", "--user=host-viewer")
+		viewer := kubectlFor(viewerConfig)
+		path := "/apis/core.calyptia.com/v1/namespaces/" + ns + "/pipelines/dummy/metrics?start=-1h&interval=1m"
+		var apiTotal, fbTotal int64
+		waitUntil(ctx, t, "the API to report the dummy input's records", func(ctx context.Context) error {
+			out, err := viewer.Run(ctx, "get", "--raw", path)
+			if err != nil {
+				return err
+			}
+			var m corev1.Metrics
+			if err := json.Unmarshal([]byte(out), &m); err != nil {
+				return err
+			}
+			apiTotal = 0
+			for _, p := range m.Plugins {
+				if p.Measurement == "input" && p.Plugin == "dummy.0" {
+					apiTotal = p.Totals["records_total"]
+				}
+			}
+			if apiTotal < 40 || m.Summary.Input.Records.Total < apiTotal || m.Summary.Output.Records.Total == 0 {
+				return fmt.Errorf("dummy.0 records %d, summary %+v", apiTotal, m.Summary.Input.Records)
+			}
+			// Fluent Bit's own count, read right after: ahead by at most a scrape interval of
+			// records (20 a second, 2 s apart; slack for the round trips).
+			fb, err := fluentBitRecords(ctx, "127.0.0.1:"+strconv.Itoa(httpPort), "dummy.0")
+			if err != nil {
+				return err
+			}
+			fbTotal = fb
+			return nil
+		})
+		if apiTotal > fbTotal || fbTotal-apiTotal > 20*(2+3) {
+			t.Errorf("API reports %d records of dummy.0, Fluent Bit's /api/v1/metrics %d: more than a scrape apart", apiTotal, fbTotal)
+		}
+		if _, err := viewer.Run(ctx, "get", "--raw", "/apis/core.calyptia.com/v1/namespaces/"+ns+"/coreinstances/"+instance+"/metrics"); err != nil {
+			t.Errorf("viewer reading the core instance's metrics: %v", err)
+		}
 	})
 
 	t.Run("config edit hot-reloads", func(t *testing.T) {
@@ -200,4 +248,26 @@ data: {token: %s}
 			t.Errorf("state directory left: %v", err)
 		}
 	})
+}
+
+// fluentBitRecords reads an input's records from Fluent Bit's /api/v1/metrics.
+func fluentBitRecords(ctx context.Context, addr, input string) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/api/v1/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var m struct {
+		Input map[string]struct {
+			Records int64 `json:"records"`
+		} `json:"input"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+		return 0, err
+	}
+	return m.Input[input].Records, nil
 }

@@ -55,6 +55,11 @@ func TestRBAC(t *testing.T) {
 		return strings.ReplaceAll(rbacPipeline, "NAME", name)
 	}
 	statusPatch := `{"status":{"phase":"Started","replicas":1,"readyReplicas":1}}`
+	metricsPath := func(ns, resource, name string) string {
+		return "/apis/core.calyptia.com/v1/namespaces/" + ns + "/" + resource + "/" + name + "/metrics"
+	}
+	batch := `{"apiVersion":"core.calyptia.com/v1","kind":"MetricsBatch","scrapes":[{"pipeline":"collector","pod":"e2e",` +
+		`"time":"` + time.Now().UTC().Format("2006-01-02T15:04:05.000000Z") + `","counters":[{"measurement":"input","plugin":"dummy.0","name":"records_total","value":1}]}]}`
 
 	for _, tc := range []struct {
 		name    string
@@ -69,6 +74,9 @@ func TestRBAC(t *testing.T) {
 		{"viewer lists core instances in A", viewer, "", []string{"get", "coreinstances", "-n", nsA}, true},
 		{"viewer lists resource profiles in A", viewer, "", []string{"get", "resourceprofiles", "-n", nsA}, true},
 		{"viewer reads the scale of a pipeline in A", viewer, "", []string{"get", "--raw", "/apis/core.calyptia.com/v1/namespaces/" + nsA + "/pipelines/collector/scale"}, true},
+		{"viewer reads a pipeline's metrics in A", viewer, "", []string{"get", "--raw", metricsPath(nsA, "pipelines", "collector")}, true},
+		{"viewer reads a core instance's metrics in A", viewer, "", []string{"get", "--raw", metricsPath(nsA, "coreinstances", "production")}, true},
+		{"viewer cannot report metrics in A", viewer, batch, []string{"create", "--raw", metricsPath(nsA, "coreinstances", "production"), "-f", "-"}, false},
 		{"viewer cannot list pipeline secrets in A", viewer, "", []string{"get", "pipelinesecrets", "-n", nsA}, false},
 		{"viewer cannot get a pipeline secret in A", viewer, "", []string{"get", "pipelinesecret", "tokens", "-n", nsA, "-o", "yaml"}, false},
 		{"viewer cannot create a pipeline in A", viewer, newPipeline("by-viewer"), []string{"create", "-n", nsA, "-f", "-"}, false},
@@ -81,6 +89,7 @@ func TestRBAC(t *testing.T) {
 		{"editor creates a pipeline in B", editor, newPipeline("by-editor"), []string{"create", "-n", nsB, "-f", "-"}, true},
 		{"editor scales a pipeline in B", editor, "", []string{"scale", "pipeline", "collector", "-n", nsB, "--replicas=2"}, true},
 		{"editor reads pipeline secrets in B", editor, "", []string{"get", "pipelinesecret", "tokens", "-n", nsB, "-o", "yaml"}, true},
+		{"editor cannot report metrics in B", editor, batch, []string{"create", "--raw", metricsPath(nsB, "coreinstances", "production"), "-f", "-"}, false},
 		{"editor cannot create a pipeline in A", editor, newPipeline("by-editor"), []string{"create", "-n", nsA, "-f", "-"}, false},
 		// The data plane agent in A: read what it runs, report status, nothing else.
 		{"agent lists pipelines in A", agent, "", []string{"get", "pipelines", "-n", nsA}, true},
@@ -91,6 +100,8 @@ func TestRBAC(t *testing.T) {
 		{"agent cannot change a pipeline's spec in A", agent, "", []string{"patch", "pipeline", "collector", "-n", nsA, "--type=merge", "-p", `{"spec":{"replicas":5}}`}, false},
 		{"agent cannot delete a pipeline in A", agent, "", []string{"delete", "pipeline", "collector", "-n", nsA}, false},
 		{"agent cannot create a pipeline in A", agent, newPipeline("by-agent"), []string{"create", "-n", nsA, "-f", "-"}, false},
+		{"agent reports metrics in A", agent, batch, []string{"create", "--raw", metricsPath(nsA, "coreinstances", "production"), "-f", "-"}, true},
+		{"agent cannot report metrics in B", agent, batch, []string{"create", "--raw", metricsPath(nsB, "coreinstances", "production"), "-f", "-"}, false},
 		{"agent cannot list pipelines in B", agent, "", []string{"get", "pipelines", "-n", nsB}, false},
 		{"agent records events in A", agent, `{"apiVersion":"v1","kind":"Event","metadata":{"generateName":"e2e-"},"type":"Normal","reason":"E2E","message":"m",` +
 			`"involvedObject":{"apiVersion":"core.calyptia.com/v1","kind":"Pipeline","namespace":"` + nsA + `","name":"collector"}}`, []string{"create", "--raw", "/api/v1/namespaces/" + nsA + "/events", "-f", "-"}, true},

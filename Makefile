@@ -54,6 +54,12 @@ bench: ## Run the benchmarks (PostgreSQL store beside etcd3 and plain pgx) and p
 	BENCH_RESULTS=$(CURDIR)/bin/bench-results.json $(GO) test -count=1 -run '^$$' -bench '^BenchmarkList$$' -benchtime 5x -timeout 30m ./test/bench/...
 	BENCH_RESULTS=$(CURDIR)/bin/bench-results.json $(GO) test -count=3 -run '^$$' -bench '^Benchmark(Creates|CreatesSQL|WatchLatency)$$' -benchtime 1s -timeout 30m ./test/bench/...
 
+.PHONY: bench-metrics
+bench-metrics: ## Metric stores: 10,000 pipelines x 30 counters into the embedded PostgreSQL store beside an InfluxDB 2 write API (VictoriaMetrics); query p99.
+	hack/ensure-postgres.sh
+	@[ -x bin/victoria-metrics ] || $(MAKE) --no-print-directory bin/victoria-metrics
+	$(GO) test -count=1 -run '^$$' -bench '^BenchmarkMetricStores$$' -benchtime 1x -timeout 30m ./test/bench/metrics/
+
 BENCH_PIPELINES ?= 1000
 
 .PHONY: bench-dataplane

@@ -291,9 +291,13 @@ const (
 	sqlSeriesByID = `SELECT id, measurement, plugin, name FROM metrics.series WHERE id = ANY($1::integer[])`
 	sqlPartitions = `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
 		WHERE i.inhparent = $1::regclass`
+	sqlPlaceholderLast = `INSERT INTO metrics.last (namespace, pipeline, pod, ts, series, vals)
+		SELECT $1, k.pipeline, k.pod, '0001-01-01T00:00:00Z', '{}', '{}'
+		FROM unnest($2::text[], $3::text[]) AS k(pipeline, pod) ORDER BY k.pipeline, k.pod
+		ON CONFLICT (namespace, pipeline, pod) DO NOTHING`
 	sqlLastForUpdate = `SELECT l.pipeline, l.pod, l.ts, l.start_time, l.series, l.vals FROM metrics.last l
 		JOIN unnest($2::text[], $3::text[]) AS k(pipeline, pod) ON l.pipeline = k.pipeline AND l.pod = k.pod
-		WHERE l.namespace = $1 FOR UPDATE OF l`
+		WHERE l.namespace = $1 ORDER BY l.pipeline, l.pod FOR UPDATE OF l`
 	sqlUpsertLast = `INSERT INTO metrics.last (namespace, pipeline, pod, ts, start_time, series, vals)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)
 		ON CONFLICT (namespace, pipeline, pod) DO UPDATE
@@ -413,6 +417,12 @@ func lockLast(ctx context.Context, tx pgx.Tx, namespace string, scrapes []*core.
 			pipelines, pods = append(pipelines, sc.Pipeline), append(pods, sc.Pod)
 		}
 	}
+	// Rows first, so that every pod has one to lock, even a new one; in one order, so that two
+	// batches of the same pods (a retry racing the original) wait for each other instead of
+	// deadlocking. A placeholder has no previous values.
+	if _, err := tx.Exec(ctx, sqlPlaceholderLast, namespace, pipelines, pods); err != nil {
+		return nil, fmt.Errorf("preparing the last scrapes: %w", err)
+	}
 	rows, err := tx.Query(ctx, sqlLastForUpdate, namespace, pipelines, pods)
 	if err != nil {
 		return nil, fmt.Errorf("reading the last scrapes: %w", err)
@@ -424,6 +434,9 @@ func lockLast(ctx context.Context, tx pgx.Tx, namespace string, scrapes []*core.
 		st := &lastScrape{}
 		if err := rows.Scan(&k.pipeline, &k.pod, &st.ts, &st.start, &st.series, &st.vals); err != nil {
 			return nil, fmt.Errorf("reading the last scrapes: %w", err)
+		}
+		if st.ts.IsZero() || st.ts.Year() < 1000 {
+			continue // a placeholder
 		}
 		out[k] = st
 	}

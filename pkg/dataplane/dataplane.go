@@ -44,6 +44,8 @@ type Observation struct {
 	Selector string
 	// Ports are the exposed ports with their endpoints.
 	Ports []v1.PipelinePortStatus
+	// TapEndpoint is where the management plane can read the pipeline's tap (host:port).
+	TapEndpoint string
 	// Failure, when set, is why the pipeline cannot run as asked.
 	Failure *Failure
 	// Waiting, when set, says what the pipeline waits for (e.g. no node fits its pods).

@@ -194,6 +194,9 @@ spec:
 		if p.Status.Selector != kube.SelectorString(map[string]string{kube.LabelCoreInstance: instance, kube.LabelNamespace: ns, kube.LabelPipeline: "forward"}) {
 			t.Errorf("status.selector %q", p.Status.Selector)
 		}
+		if !strings.HasSuffix(p.Status.TapEndpoint, ":2025") || strings.HasPrefix(p.Status.TapEndpoint, "127.") {
+			t.Errorf("status.tapEndpoint %q, want a pod's IP at vivo_exporter's port", p.Status.TapEndpoint)
+		}
 		if p.Status.ConfigRevision == "" || len(p.Status.Ports) != 1 || p.Status.Ports[0].Port != 24224 || p.Status.Ports[0].Plugin != "forward" ||
 			!strings.HasSuffix(p.Status.Ports[0].Endpoint, ":24224") {
 			t.Errorf("status revision %q, ports %+v", p.Status.ConfigRevision, p.Status.Ports)

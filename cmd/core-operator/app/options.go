@@ -36,6 +36,7 @@ type Options struct {
 	FluentBit        string
 	StateDir         string
 	AdvertiseAddress string
+	TapListen        string
 	CrashLimit       int
 	RestartBackoff   time.Duration
 
@@ -103,6 +104,9 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 		"Directory holding each pipeline's config (with secret values: kept readable by this user only), buffers and logs.")
 	fs.StringVar(&o.AdvertiseAddress, "advertise-address", o.AdvertiseAddress,
 		"Host name or address in the pipelines' endpoints. Empty: this host's name.")
+	fs.StringVar(&o.TapListen, "tap-listen", "127.0.0.1",
+		"Address the pipelines' taps (vivo_exporter) listen on; cloud-api reads them there (GET pipelines/NAME/tap). "+
+			"The default lets only a cloud-api on this host read them; 0.0.0.0 lets anyone who reaches the host.")
 	fs.IntVar(&o.CrashLimit, "crash-limit", o.CrashLimit, "Consecutive crashes of a pipeline's fluent-bit after which the pipeline is Failed (it keeps being restarted).")
 	fs.DurationVar(&o.RestartBackoff, "restart-backoff-max", o.RestartBackoff, "Longest wait before restarting a crashed fluent-bit; waits double from 1s.")
 

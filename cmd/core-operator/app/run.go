@@ -78,7 +78,7 @@ func (o *Options) Run(ctx context.Context) error {
 	switch ci.Spec.Mode {
 	case v1.CoreInstanceModeExternal:
 		rt, err := host.New(ctx, host.Options{
-			StateDir: o.StateDir, Binary: o.FluentBit, AdvertiseAddress: o.AdvertiseAddress, Notify: notify,
+			StateDir: o.StateDir, Binary: o.FluentBit, AdvertiseAddress: o.AdvertiseAddress, TapListen: o.TapListen, Notify: notify,
 			CrashLimit: o.CrashLimit, BackoffMax: o.RestartBackoff,
 		})
 		if err != nil {

@@ -41,6 +41,8 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 		&MetricsBatch{},
 		&Metrics{},
 		&MetricsOptions{},
+		&PipelineTap{},
+		&PipelineTapOptions{},
 	)
 	return nil
 }

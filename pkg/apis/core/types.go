@@ -391,6 +391,8 @@ type PipelineStatus struct {
 	ConfigRevision string
 	// ports are the ports the pipeline exposes.
 	Ports []PipelinePortStatus
+	// tapEndpoint is where cloud-api reads the pipeline's tap (host:port).
+	TapEndpoint string
 	// conditions are ConfigValid, Deployed and Available.
 	Conditions []metav1.Condition
 }

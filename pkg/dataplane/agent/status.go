@@ -47,6 +47,7 @@ func computeStatus(p *v1.Pipeline, spec *dataplane.Spec, obs *dataplane.Observat
 	st.ReadyReplicas = min(obs.ReadyReplicas, obs.Replicas)
 	st.Selector = obs.Selector
 	st.Ports = obs.Ports
+	st.TapEndpoint = obs.TapEndpoint
 
 	rolledOutNow := obs.RolledOut && obs.UpdatedReplicas >= obs.Desired
 	// Scaling a revision that already rolled out does not make it less deployed.

@@ -38,6 +38,9 @@ type Options struct {
 	// AdvertiseAddress is the host name or address in the pipelines' endpoints (default: the
 	// host name).
 	AdvertiseAddress string
+	// TapListen is where the pipelines' taps (vivo_exporter) listen (default 127.0.0.1: only
+	// a management plane on the same host reads them).
+	TapListen string
 	// Notify is called with a pipeline's key whenever what runs it changed.
 	Notify func(dataplane.Key)
 
@@ -79,6 +82,9 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	}
 	if opts.AdvertiseAddress == "" {
 		opts.AdvertiseAddress, _ = os.Hostname()
+	}
+	if opts.TapListen == "" {
+		opts.TapListen = "127.0.0.1"
 	}
 	if opts.Notify == nil {
 		opts.Notify = func(dataplane.Key) {}
@@ -184,7 +190,7 @@ func (r *Runtime) supervise(key dataplane.Key, st *state) *supervisor {
 func (r *Runtime) RenderOptions(p *v1.Pipeline) (render.Options, error) {
 	key := dataplane.Key{Namespace: p.Namespace, Name: p.Name}
 	s := r.supervise(key, nil)
-	port, err := s.httpPort()
+	port, tapPort, err := s.ports()
 	if err != nil {
 		return render.Options{}, err
 	}
@@ -194,6 +200,8 @@ func (r *Runtime) RenderOptions(p *v1.Pipeline) (render.Options, error) {
 		InlineSecrets: true,
 		HTTPListen:    "127.0.0.1",
 		HTTPPort:      port,
+		TapListen:     r.opts.TapListen,
+		TapPort:       tapPort,
 	}, nil
 }
 
@@ -277,6 +285,7 @@ type state struct {
 	Name       string `json:"name"`
 	UID        string `json:"uid,omitempty"`
 	HTTPPort   int32  `json:"httpPort,omitempty"`
+	TapPort    int32  `json:"tapPort,omitempty"`
 	PID        int    `json:"pid,omitempty"`
 	StartTicks uint64 `json:"startTicks,omitempty"`
 	Revision   string `json:"revision,omitempty"`

@@ -344,19 +344,21 @@ func (s *supervisor) write(want *desired) error {
 	return nil
 }
 
-// httpPort is the pipeline's own HTTP server port, chosen once and kept.
-func (s *supervisor) httpPort() (int32, error) {
+// ports are the pipeline's own HTTP server and tap ports, chosen once and kept.
+func (s *supervisor) ports() (http, tap int32, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.state.HTTPPort != 0 {
-		return s.state.HTTPPort, nil
+	if s.state.HTTPPort != 0 && s.state.TapPort != 0 {
+		return s.state.HTTPPort, s.state.TapPort, nil
 	}
-	port, err := freePort()
-	if err != nil {
-		return 0, fmt.Errorf("choosing an HTTP server port: %w", err)
+	for _, p := range []*int32{&s.state.HTTPPort, &s.state.TapPort} {
+		if *p == 0 {
+			if *p, err = freePort(); err != nil {
+				return 0, 0, fmt.Errorf("choosing a port: %w", err)
+			}
+		}
 	}
-	s.state.HTTPPort = port
-	return port, s.persist()
+	return s.state.HTTPPort, s.state.TapPort, s.persist()
 }
 
 // persist writes the state file; s.mu must be held.
@@ -396,6 +398,13 @@ func (s *supervisor) observe(advertise string) *dataplane.Observation {
 	for _, port := range want.rendered.Ports {
 		port.Endpoint = net.JoinHostPort(advertise, strconv.Itoa(int(port.Port)))
 		o.Ports = append(o.Ports, port)
+	}
+	if o.ReadyReplicas > 0 {
+		host := s.rt.opts.TapListen
+		if host == "0.0.0.0" || host == "::" {
+			host = advertise
+		}
+		o.TapEndpoint = net.JoinHostPort(host, strconv.Itoa(int(want.rendered.TapPort)))
 	}
 	return o
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -48,6 +49,7 @@ const (
 	configVolume  = "config"
 	storageVolume = "storage"
 	httpPortName  = "http"
+	tapPortName   = "tap"
 )
 
 // Target says where and how the agent's workloads run.
@@ -295,6 +297,9 @@ func (t Target) podTemplate(p *v1.Pipeline, image string, r *render.Pipeline, pr
 	root := privilegedPort || p.Spec.Kind == v1.PipelineKindDaemonSet
 	if !httpListed {
 		ports = append(ports, corev1.ContainerPort{Name: httpPortName, ContainerPort: r.HTTPPort, Protocol: corev1.ProtocolTCP})
+	}
+	if !slices.ContainsFunc(ports, func(cp corev1.ContainerPort) bool { return cp.ContainerPort == r.TapPort }) {
+		ports = append(ports, corev1.ContainerPort{Name: tapPortName, ContainerPort: r.TapPort, Protocol: corev1.ProtocolTCP})
 	}
 	httpPort := intstr.FromInt32(r.HTTPPort)
 

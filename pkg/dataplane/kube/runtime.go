@@ -222,7 +222,7 @@ func (r *Runtime) Apply(ctx context.Context, spec *dataplane.Spec) (*dataplane.O
 		port.Endpoint = endpoint(services[serviceName(p.Name, port)], port)
 		obs.Ports = append(obs.Ports, port)
 	}
-	r.observePods(p.Name, obs)
+	r.observePods(p.Name, spec.Rendered.TapPort, obs)
 	return obs, nil
 }
 
@@ -643,8 +643,9 @@ var podFailures = map[string]bool{
 	"CreateContainerConfigError": true, "CreateContainerError": true, "RunContainerError": true,
 }
 
-// observePods adds what the pods tell: containers that cannot start, pods no node can take.
-func (r *Runtime) observePods(pipeline string, o *dataplane.Observation) {
+// observePods adds what the pods tell: containers that cannot start, pods no node can take, and
+// the tap of the first ready pod.
+func (r *Runtime) observePods(pipeline string, tapPort int32, o *dataplane.Observation) {
 	pods, err := r.pods.Pods(r.target.Namespace).List(labels.SelectorFromSet(r.target.Selector(pipeline)))
 	if err != nil {
 		return
@@ -673,6 +674,9 @@ func (r *Runtime) observePods(pipeline string, o *dataplane.Observation) {
 		for _, c := range pod.Status.Conditions {
 			if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable && o.Waiting == "" {
 				o.Waiting = fmt.Sprintf("pod %s cannot be scheduled: %s", pod.Name, c.Message)
+			}
+			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue && pod.Status.PodIP != "" && o.TapEndpoint == "" && tapPort > 0 {
+				o.TapEndpoint = net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(int(tapPort)))
 			}
 		}
 	}

@@ -49,7 +49,17 @@ type Options struct {
 	// HTTPPort is the HTTP server's port when the config sets none (0: DefaultHTTPPort, or the
 	// next free port when a plugin listens there).
 	HTTPPort int32
+	// TapListen and TapPort place the vivo_exporter output added for the pipeline's tap
+	// (0: DefaultTapPort, or the next free one).
+	TapListen string
+	TapPort   int32
 }
+
+// DefaultTapPort is vivo_exporter's own default port.
+const DefaultTapPort = 2025
+
+// TapAlias names the vivo_exporter output the data plane adds.
+const TapAlias = "calyptia-tap"
 
 // Pipeline is a rendered pipeline.
 type Pipeline struct {
@@ -70,6 +80,8 @@ type Pipeline struct {
 	HTTPPort int32
 	// HTTPListen is the HTTP server's listen address ("" for all interfaces).
 	HTTPListen string
+	// TapPort is where its vivo_exporter (the tap) listens.
+	TapPort int32
 	// HotReload is set when the pipeline picks up config changes by reloading.
 	HotReload bool
 	// ConfigRevision identifies the config, files and profile settings; it never depends on
@@ -122,6 +134,7 @@ func Render(p *v1.Pipeline, profile *v1.ResourceProfileSpec, secrets []*v1.Pipel
 	run := cfg.Clone()
 	out.HTTPListen, out.HTTPPort = applyService(run, cfg, opts, out.HotReload)
 	applyWorkers(run, profile)
+	out.TapPort = addTap(run, cfg, opts, out.HTTPPort)
 	storage := storageSettings(profile, opts.StoragePath)
 
 	files := map[string]string{}
@@ -304,6 +317,40 @@ func applyService(run, orig *fluentbit.Config, opts Options, hotReload bool) (li
 		svc.Set("hot_reload", "on")
 	}
 	return listen, port
+}
+
+// addTap gives the pipeline a vivo_exporter output holding a small window of everything that
+// passes, for its tap; a config with one of its own keeps it. It returns the exporter's port.
+// It comes after applyWorkers: the exporter keeps one worker.
+func addTap(run, orig *fluentbit.Config, opts Options, httpPort int32) int32 {
+	taken := map[int32]bool{httpPort: true}
+	for _, p := range orig.Ports() {
+		if p.Section == fluentbit.KindOutput && strings.EqualFold(p.Plugin, "vivo_exporter") {
+			return p.Port
+		}
+		if p.Protocol == "TCP" {
+			taken[p.Port] = true
+		}
+	}
+	port := opts.TapPort
+	if port == 0 {
+		port = DefaultTapPort
+		for taken[port] {
+			port++
+		}
+	}
+	tap := &fluentbit.Section{Kind: fluentbit.KindOutput}
+	tap.Set("name", "vivo_exporter")
+	tap.Set("alias", TapAlias)
+	tap.Set("match", "*")
+	if opts.TapListen != "" {
+		tap.Set("host", opts.TapListen)
+	}
+	tap.Set("port", strconv.Itoa(int(port)))
+	// Each signal keeps about a megabyte: a window for people watching, not a buffer.
+	tap.Set("stream_queue_size", "1M")
+	run.Sections = append(run.Sections, tap)
+	return port
 }
 
 // applyWorkers gives every output that sets no workers of its own the profile's number.

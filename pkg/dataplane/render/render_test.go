@@ -354,3 +354,44 @@ func keys(m map[string]string) []string {
 	}
 	return out
 }
+
+func TestRenderAddsTheTap(t *testing.T) {
+	plain := pipeline("[INPUT]\n    name http\n    port 2025\n[OUTPUT]\n    name null\n    match *\n",
+		func(p *v1.Pipeline) { p.Spec.Secrets, p.Spec.Files = nil, nil })
+	r := mustRender(t, plain, lowProfile, nil, Options{TapListen: "127.0.0.1"})
+	cfg, err := fluentbit.Parse(r.Config, fluentbit.FormatClassic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tap *fluentbit.Section
+	for _, o := range cfg.Outputs() {
+		if o.Name() == "vivo_exporter" {
+			tap = o
+		}
+	}
+	if tap == nil {
+		t.Fatalf("no vivo_exporter in:\n%s", r.Config)
+	}
+	// 2025 is taken by the http input; the tap takes the next port and listens where told.
+	if r.TapPort != 2026 {
+		t.Errorf("tap port %d, want 2026", r.TapPort)
+	}
+	for k, want := range map[string]string{"port": "2026", "host": "127.0.0.1", "match": "*", "alias": TapAlias, "workers": ""} {
+		if got, _ := tap.Get(k); got != want {
+			t.Errorf("tap %s = %q, want %q", k, got, want)
+		}
+	}
+	// The pipeline's own exporter is used, not doubled.
+	own := pipeline("[INPUT]\n    name dummy\n[OUTPUT]\n    name vivo_exporter\n    match *\n    port 3000\n",
+		func(p *v1.Pipeline) { p.Spec.Secrets, p.Spec.Files = nil, nil })
+	r = mustRender(t, own, nil, nil, Options{})
+	if r.TapPort != 3000 || strings.Count(string(r.Config), "vivo_exporter") != 1 {
+		t.Errorf("own exporter: tap port %d, config:\n%s", r.TapPort, r.Config)
+	}
+	// The tap is not a port the pipeline exposes.
+	for _, p := range r.Ports {
+		if p.Port == r.TapPort && p.Plugin == "" {
+			t.Errorf("the tap's port became a pipeline port: %+v", r.Ports)
+		}
+	}
+}

@@ -53,6 +53,8 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		v1.PipelineSpec{}.OpenAPIModelName():                                schema_pkg_apis_core_v1_PipelineSpec(ref),
 		v1.PipelineStatefulSet{}.OpenAPIModelName():                         schema_pkg_apis_core_v1_PipelineStatefulSet(ref),
 		v1.PipelineStatus{}.OpenAPIModelName():                              schema_pkg_apis_core_v1_PipelineStatus(ref),
+		v1.PipelineTap{}.OpenAPIModelName():                                 schema_pkg_apis_core_v1_PipelineTap(ref),
+		v1.PipelineTapOptions{}.OpenAPIModelName():                          schema_pkg_apis_core_v1_PipelineTapOptions(ref),
 		v1.PluginMetrics{}.OpenAPIModelName():                               schema_pkg_apis_core_v1_PluginMetrics(ref),
 		v1.PluginPoint{}.OpenAPIModelName():                                 schema_pkg_apis_core_v1_PluginPoint(ref),
 		v1.ResourceProfile{}.OpenAPIModelName():                             schema_pkg_apis_core_v1_ResourceProfile(ref),
@@ -60,6 +62,8 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		v1.ResourceProfileSpec{}.OpenAPIModelName():                         schema_pkg_apis_core_v1_ResourceProfileSpec(ref),
 		v1.ScalingPolicy{}.OpenAPIModelName():                               schema_pkg_apis_core_v1_ScalingPolicy(ref),
 		v1.ScalingRules{}.OpenAPIModelName():                                schema_pkg_apis_core_v1_ScalingRules(ref),
+		v1.TapChunk{}.OpenAPIModelName():                                    schema_pkg_apis_core_v1_TapChunk(ref),
+		v1.TapRecord{}.OpenAPIModelName():                                   schema_pkg_apis_core_v1_TapRecord(ref),
 		autoscalingv1.ContainerResourceMetricSource{}.OpenAPIModelName():    schema_k8sio_api_autoscaling_v1_ContainerResourceMetricSource(ref),
 		autoscalingv1.ContainerResourceMetricStatus{}.OpenAPIModelName():    schema_k8sio_api_autoscaling_v1_ContainerResourceMetricStatus(ref),
 		autoscalingv1.CrossVersionObjectReference{}.OpenAPIModelName():      schema_k8sio_api_autoscaling_v1_CrossVersionObjectReference(ref),
@@ -2048,6 +2052,13 @@ func schema_pkg_apis_core_v1_PipelineStatus(ref common.ReferenceCallback) common
 							},
 						},
 					},
+					"tapEndpoint": {
+						SchemaProps: spec.SchemaProps{
+							Description: "tapEndpoint is where cloud-api reads the pipeline's tap (its Fluent Bit's vivo_exporter, host:port), as the data plane reports it; GET pipelines/{name}/tap reads there.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
 					"conditions": {
 						VendorExtensible: spec.VendorExtensible{
 							Extensions: spec.Extensions{
@@ -2076,6 +2087,143 @@ func schema_pkg_apis_core_v1_PipelineStatus(ref common.ReferenceCallback) common
 		},
 		Dependencies: []string{
 			v1.PipelinePortStatus{}.OpenAPIModelName(), metav1.Condition{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_core_v1_PipelineTap(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "PipelineTap is what GET pipelines/{name}/tap answers: a window of the records (logs), metrics or traces passing through the pipeline, as its Fluent Bit's vivo_exporter holds them. Read it again from nextID for what came since.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Description: "metadata names the pipeline.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(metav1.ObjectMeta{}.OpenAPIModelName()),
+						},
+					},
+					"signal": {
+						SchemaProps: spec.SchemaProps{
+							Description: "signal is logs, metrics or traces.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"startID": {
+						SchemaProps: spec.SchemaProps{
+							Description: "startID and endID are the ids of the oldest and newest chunk the exporter still holds, and nextID the id to read from next time.",
+							Type:        []string{"integer"},
+							Format:      "int64",
+						},
+					},
+					"endID": {
+						SchemaProps: spec.SchemaProps{
+							Type:   []string{"integer"},
+							Format: "int64",
+						},
+					},
+					"nextID": {
+						SchemaProps: spec.SchemaProps{
+							Type:   []string{"integer"},
+							Format: "int64",
+						},
+					},
+					"truncated": {
+						SchemaProps: spec.SchemaProps{
+							Description: "truncated is set when the answer was cut at the size cap; read again from nextID.",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+					"chunks": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "chunks are what the exporter answered, oldest first.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(v1.TapChunk{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+				Required: []string{"signal"},
+			},
+		},
+		Dependencies: []string{
+			v1.TapChunk{}.OpenAPIModelName(), metav1.ObjectMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_core_v1_PipelineTapOptions(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "PipelineTapOptions are the query parameters of the tap subresource.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"signal": {
+						SchemaProps: spec.SchemaProps{
+							Description: "signal is logs (default), metrics or traces.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"from": {
+						SchemaProps: spec.SchemaProps{
+							Description: "from is the id to read from (the nextID of the previous answer); unset, the oldest held.",
+							Type:        []string{"integer"},
+							Format:      "int64",
+						},
+					},
+					"limit": {
+						SchemaProps: spec.SchemaProps{
+							Description: "limit caps the number of chunks (default 100, at most 1000).",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+				},
+			},
+		},
 	}
 }
 
@@ -2415,6 +2563,99 @@ func schema_pkg_apis_core_v1_ScalingRules(ref common.ReferenceCallback) common.O
 		},
 		Dependencies: []string{
 			v1.ScalingPolicy{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_core_v1_TapChunk(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "TapChunk is one chunk of a signal.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"sourceType": {
+						SchemaProps: spec.SchemaProps{
+							Description: "sourceType and sourceName are the plugin that produced it, e.g. \"dummy\" and \"dummy.0\".",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"sourceName": {
+						SchemaProps: spec.SchemaProps{
+							Type:   []string{"string"},
+							Format: "",
+						},
+					},
+					"tag": {
+						SchemaProps: spec.SchemaProps{
+							Description: "tag is the records' tag.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"records": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "records are the log records of the chunk.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(v1.TapRecord{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+					"data": {
+						SchemaProps: spec.SchemaProps{
+							Description: "data is the chunk as Fluent Bit wrote it, for metrics and traces.",
+							Ref:         ref(runtime.RawExtension{}.OpenAPIModelName()),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			v1.TapRecord{}.OpenAPIModelName(), runtime.RawExtension{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_core_v1_TapRecord(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "TapRecord is one log record.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"time": {
+						SchemaProps: spec.SchemaProps{
+							Description: "time is the record's timestamp.",
+							Ref:         ref(metav1.MicroTime{}.OpenAPIModelName()),
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Description: "metadata is the record's metadata (often empty).",
+							Ref:         ref(runtime.RawExtension{}.OpenAPIModelName()),
+						},
+					},
+					"record": {
+						SchemaProps: spec.SchemaProps{
+							Description: "record is the record's body.",
+							Ref:         ref(runtime.RawExtension{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"time", "record"},
+			},
+		},
+		Dependencies: []string{
+			metav1.MicroTime{}.OpenAPIModelName(), runtime.RawExtension{}.OpenAPIModelName()},
 	}
 }
 

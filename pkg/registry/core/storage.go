@@ -1,7 +1,8 @@
 // Package core assembles the REST storage of every core.calyptia.com resource. Each resource's
 // behaviour lives in its own package (pipeline, coreinstance, pipelinesecret, resourceprofile;
-// inuse for the refusal to delete what pipelines use); this package hands the pipelines storage
-// to the resources that need it and keys them the way the API group installer wants.
+// metrics and tap for those subresources; inuse for the refusal to delete what pipelines use);
+// this package hands the pipelines storage to the resources that need it and keys them the way
+// the API group installer wants.
 package core
 
 import (
@@ -17,13 +18,14 @@ import (
 	"github.com/calyptia/core-management-plane/pkg/registry/core/pipeline"
 	"github.com/calyptia/core-management-plane/pkg/registry/core/pipelinesecret"
 	"github.com/calyptia/core-management-plane/pkg/registry/core/resourceprofile"
+	"github.com/calyptia/core-management-plane/pkg/registry/core/tap"
 )
 
 // NewStorage returns the v1 REST storage of every resource, keyed as
 // APIGroupInfo.VersionedResourcesStorageMap["v1"] wants: "coreinstances", "coreinstances/status",
-// "pipelines", "pipelines/status", "pipelines/scale", "pipelinesecrets", "resourceprofiles", and,
-// with a metric store, "pipelines/metrics" and "coreinstances/metrics". The storage backend
-// comes in through optsGetter.
+// "pipelines", "pipelines/status", "pipelines/scale", "pipelines/tap", "pipelinesecrets",
+// "resourceprofiles", and, with a metric store, "pipelines/metrics" and "coreinstances/metrics".
+// The storage backend comes in through optsGetter.
 func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, metricStore metricstore.Store) (map[string]rest.Storage, error) {
 	coreInstances, coreInstanceStatus, err := coreinstance.NewStorage(scheme, optsGetter)
 	if err != nil {
@@ -48,6 +50,7 @@ func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, me
 		"pipelines":            pipelines.Pipeline,
 		"pipelines/status":     pipelines.Status,
 		"pipelines/scale":      pipelines.Scale,
+		"pipelines/tap":        tap.NewREST(pipelines.Pipeline),
 		"pipelinesecrets":      secrets,
 		"resourceprofiles":     profiles,
 	}

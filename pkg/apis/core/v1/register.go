@@ -45,6 +45,8 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 		&MetricsBatch{},
 		&Metrics{},
 		&MetricsOptions{},
+		&PipelineTap{},
+		&PipelineTapOptions{},
 	)
 	metav1.AddToGroupVersion(scheme, SchemeGroupVersion)
 	return nil

@@ -492,6 +492,10 @@ type PipelineStatus struct {
 	// +optional
 	// +listType=atomic
 	Ports []PipelinePortStatus `json:"ports,omitempty"`
+	// tapEndpoint is where cloud-api reads the pipeline's tap (its Fluent Bit's vivo_exporter,
+	// host:port), as the data plane reports it; GET pipelines/{name}/tap reads there.
+	// +optional
+	TapEndpoint string `json:"tapEndpoint,omitempty"`
 	// conditions are ConfigValid, Deployed and Available.
 	// +optional
 	// +listType=map

@@ -155,6 +155,16 @@ func (in PipelineStatus) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in PipelineTap) OpenAPIModelName() string {
+	return "com.calyptia.core.v1.PipelineTap"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in PipelineTapOptions) OpenAPIModelName() string {
+	return "com.calyptia.core.v1.PipelineTapOptions"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in PluginMetrics) OpenAPIModelName() string {
 	return "com.calyptia.core.v1.PluginMetrics"
 }
@@ -187,4 +197,14 @@ func (in ScalingPolicy) OpenAPIModelName() string {
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in ScalingRules) OpenAPIModelName() string {
 	return "com.calyptia.core.v1.ScalingRules"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in TapChunk) OpenAPIModelName() string {
+	return "com.calyptia.core.v1.TapChunk"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in TapRecord) OpenAPIModelName() string {
+	return "com.calyptia.core.v1.TapRecord"
 }

@@ -5,7 +5,9 @@ package validation
 import (
 	"errors"
 	"fmt"
+	"net"
 	"regexp"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -158,7 +160,29 @@ func ValidatePipelineStatusUpdate(obj, old *core.Pipeline) field.ErrorList {
 			allErrs = append(allErrs, validatePortNumber(p.ServicePort, pp.Child("servicePort"))...)
 		}
 	}
+	if s.TapEndpoint != "" {
+		allErrs = append(allErrs, validateHostPort(s.TapEndpoint, fld.Child("tapEndpoint"))...)
+	}
 	allErrs = append(allErrs, metav1validation.ValidateConditions(s.Conditions, fld.Child("conditions"))...)
+	return allErrs
+}
+
+// validateHostPort checks a host:port (an IP or a DNS name, and a port number), nothing more:
+// cloud-api dials it.
+func validateHostPort(v string, fld *field.Path) field.ErrorList {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return field.ErrorList{field.Invalid(fld, v, "must be host:port")}
+	}
+	var allErrs field.ErrorList
+	if net.ParseIP(host) == nil {
+		for _, msg := range utilvalidation.IsDNS1123Subdomain(host) {
+			allErrs = append(allErrs, field.Invalid(fld, v, "host: "+msg))
+		}
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		allErrs = append(allErrs, field.Invalid(fld, v, "port must be a number from 1 to 65535"))
+	}
 	return allErrs
 }
 

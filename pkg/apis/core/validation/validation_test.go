@@ -382,3 +382,28 @@ func TestValidateResourceProfile(t *testing.T) {
 		})
 	}
 }
+
+func TestValidateTapEndpoint(t *testing.T) {
+	tests := []struct {
+		endpoint string
+		ok       bool
+	}{
+		{"10.0.0.7:2025", true},
+		{"[fd00::1]:2025", true},
+		{"edge-host.example.com:2025", true},
+		{"10.0.0.7", false},
+		{"10.0.0.7:0", false},
+		{"host:http", false},
+		{"Bad_Host:2025", false},
+		{"10.0.0.7:2025/path", false},
+	}
+	for _, tt := range tests {
+		old := validPipeline()
+		p := old.DeepCopy()
+		p.Status.TapEndpoint = tt.endpoint
+		errs := ValidatePipelineStatusUpdate(p, old)
+		if (len(errs) == 0) != tt.ok {
+			t.Errorf("tapEndpoint %q: errors %v, want ok=%v", tt.endpoint, errs, tt.ok)
+		}
+	}
+}

@@ -31,6 +31,9 @@ type PipelineStatusApplyConfiguration struct {
 	ConfigRevision *string `json:"configRevision,omitempty"`
 	// ports are the ports the pipeline exposes.
 	Ports []PipelinePortStatusApplyConfiguration `json:"ports,omitempty"`
+	// tapEndpoint is where cloud-api reads the pipeline's tap (its Fluent Bit's vivo_exporter,
+	// host:port), as the data plane reports it; GET pipelines/{name}/tap reads there.
+	TapEndpoint *string `json:"tapEndpoint,omitempty"`
 	// conditions are ConfigValid, Deployed and Available.
 	Conditions []metav1.ConditionApplyConfiguration `json:"conditions,omitempty"`
 }
@@ -99,6 +102,14 @@ func (b *PipelineStatusApplyConfiguration) WithPorts(values ...*PipelinePortStat
 		}
 		b.Ports = append(b.Ports, *values[i])
 	}
+	return b
+}
+
+// WithTapEndpoint sets the TapEndpoint field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the TapEndpoint field is set to the value of the last call.
+func (b *PipelineStatusApplyConfiguration) WithTapEndpoint(value string) *PipelineStatusApplyConfiguration {
+	b.TapEndpoint = &value
 	return b
 }
 

@@ -9,28 +9,21 @@ import (
 )
 
 // The raw scrapes answer for the hours they are kept; the hourly totals for older ones, at an
-// hour's granularity.
-const (
-	sqlQueryPipeline = `
+// hour's granularity. %[1]s is the column selecting the scrapes, a constant of this file.
+const sqlQueryTemplate = `
 SELECT date_bin($3::interval, ts, $6::timestamptz) AS bucket, pipeline, x.id, sum(x.v)::bigint, count(*)
 FROM metrics.samples, unnest(series, deltas) AS x(id, v)
-WHERE namespace = $1 AND pipeline = $2 AND ts >= $4 AND ts < $5
+WHERE namespace = $1 AND %[1]s = $2 AND ts >= $4 AND ts < $5
 GROUP BY 1, 2, 3
 UNION ALL
 SELECT date_bin($3::interval, hour, $6::timestamptz), pipeline, x.id, sum(x.s)::bigint, sum(x.c)::bigint
 FROM metrics.hourly, unnest(series, sums, counts) AS x(id, s, c)
-WHERE namespace = $1 AND pipeline = $2 AND hour >= $7 AND hour < $8
+WHERE namespace = $1 AND %[1]s = $2 AND hour >= $7 AND hour < $8
 GROUP BY 1, 2, 3`
-	sqlQueryCoreInstance = `
-SELECT date_bin($3::interval, ts, $6::timestamptz) AS bucket, pipeline, x.id, sum(x.v)::bigint, count(*)
-FROM metrics.samples, unnest(series, deltas) AS x(id, v)
-WHERE namespace = $1 AND core_instance = $2 AND ts >= $4 AND ts < $5
-GROUP BY 1, 2, 3
-UNION ALL
-SELECT date_bin($3::interval, hour, $6::timestamptz), pipeline, x.id, sum(x.s)::bigint, sum(x.c)::bigint
-FROM metrics.hourly, unnest(series, sums, counts) AS x(id, s, c)
-WHERE namespace = $1 AND core_instance = $2 AND hour >= $7 AND hour < $8
-GROUP BY 1, 2, 3`
+
+var (
+	sqlQueryPipeline     = fmt.Sprintf(sqlQueryTemplate, "pipeline")
+	sqlQueryCoreInstance = fmt.Sprintf(sqlQueryTemplate, "core_instance")
 )
 
 // Query returns one row per bucket, pipeline and counter.

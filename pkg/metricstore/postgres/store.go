@@ -118,9 +118,18 @@ func (s *Store) seriesIDs(ctx context.Context, keys map[seriesKey]bool) (map[ser
 	if _, err := s.pool.Exec(ctx, sqlInternSeries, ms, ps, ns, gs); err != nil {
 		return nil, fmt.Errorf("interning counter names: %w", err)
 	}
-	rows, err := s.pool.Query(ctx, sqlSeriesByKey, ms, ps, ns)
+	err := s.learn(ctx, func(id int32, k seriesKey) { out[k] = id }, sqlSeriesByKey, ms, ps, ns)
 	if err != nil {
 		return nil, fmt.Errorf("reading counter ids: %w", err)
+	}
+	return out, nil
+}
+
+// learn runs a query of (id, measurement, plugin, name) rows, caches them and hands each to fn.
+func (s *Store) learn(ctx context.Context, fn func(int32, seriesKey), sql string, args ...any) error {
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return err
 	}
 	defer rows.Close()
 	s.mu.Lock()
@@ -129,11 +138,12 @@ func (s *Store) seriesIDs(ctx context.Context, keys map[seriesKey]bool) (map[ser
 		var id int32
 		var k seriesKey
 		if err := rows.Scan(&id, &k.measurement, &k.plugin, &k.name); err != nil {
-			return nil, err
+			return err
 		}
-		s.ids[k], s.byID[id], out[k] = id, k, id
+		s.ids[k], s.byID[id] = id, k
+		fn(id, k)
 	}
-	return out, rows.Err()
+	return rows.Err()
 }
 
 // names resolves series ids, reading those this replica has not seen.
@@ -152,22 +162,10 @@ func (s *Store) names(ctx context.Context, ids map[int32]bool) (map[int32]series
 	if len(missing) == 0 {
 		return out, nil
 	}
-	rows, err := s.pool.Query(ctx, sqlSeriesByID, missing)
-	if err != nil {
+	if err := s.learn(ctx, func(id int32, k seriesKey) { out[id] = k }, sqlSeriesByID, missing); err != nil {
 		return nil, fmt.Errorf("reading counter names: %w", err)
 	}
-	defer rows.Close()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for rows.Next() {
-		var id int32
-		var k seriesKey
-		if err := rows.Scan(&id, &k.measurement, &k.plugin, &k.name); err != nil {
-			return nil, err
-		}
-		s.ids[k], s.byID[id], out[id] = id, k, k
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func hourOf(t time.Time) time.Time { return t.UTC().Truncate(time.Hour) }

@@ -14,9 +14,9 @@ import (
 	"sync"
 	"testing"
 
+	chart "helm.sh/helm/v4/pkg/chart/v2"
 	"helm.sh/helm/v4/pkg/chart/v2/lint"
 	"helm.sh/helm/v4/pkg/chart/v2/lint/support"
-	chart "helm.sh/helm/v4/pkg/chart/v2"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apiserver/pkg/server/options/encryptionconfig"
@@ -619,7 +619,7 @@ func TestExternalPostgres(t *testing.T) {
 	wantSecretsRendered(t, r, d, "rds")
 
 	for values, want := range map[string]string{
-		`postgres: {enabled: false}`: "postgres.external.connectionString",
+		`postgres: {enabled: false}`:                                   "postgres.external.connectionString",
 		`postgres: {external: {connectionString: "postgres://x@y/z"}}`: "set postgres.enabled to false",
 	} {
 		if _, err := renderErr(t, values); err == nil || !strings.Contains(err.Error(), want) {

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
@@ -26,25 +29,53 @@ type Contents struct {
 	Ref    string
 	Digest v1.Hash
 	Config *v1.ConfigFile
-	// Files by path without the leading slash (etc/passwd), directories with a trailing one.
+	// Files by path without the leading or a trailing slash (etc/passwd, tmp).
 	Files map[string]Entry
 }
 
-// Read loads the image ref from the tarball file and flattens its layers.
+// Read loads the image ref from the archive file both ways it can be read: as an OCI image
+// layout (the image, its digest and config) and as a docker archive (which must name the same
+// config and layers), and flattens its layers.
 func Read(file, ref string) (*Contents, error) {
 	tag, err := name.NewTag(ref, name.StrictValidation)
 	if err != nil {
 		return nil, err
 	}
-	img, err := tarball.ImageFromPath(file, &tag)
+	dir, err := os.MkdirTemp("", "ociimage-")
 	if err != nil {
-		return nil, fmt.Errorf("reading %s from %s: %w", ref, file, err)
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	if err := untar(file, dir); err != nil {
+		return nil, err
+	}
+	idx, err := layout.ImageIndexFromPath(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%s is no OCI image layout: %w", file, err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	var img v1.Image
+	for _, d := range im.Manifests {
+		if d.Annotations["io.containerd.image.name"] == tag.Name() && d.Annotations["org.opencontainers.image.ref.name"] == tag.TagStr() {
+			if img, err = idx.Image(d.Digest); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if img == nil {
+		return nil, fmt.Errorf("%s: no image %s in index.json", file, ref)
 	}
 	c := &Contents{Ref: ref, Files: map[string]Entry{}}
 	if c.Digest, err = img.Digest(); err != nil {
 		return nil, err
 	}
 	if c.Config, err = img.ConfigFile(); err != nil {
+		return nil, err
+	}
+	if err := sameAsDocker(img, file, tag); err != nil {
 		return nil, err
 	}
 	rc := mutate.Extract(img)
@@ -64,7 +95,7 @@ func Read(file, ref string) (*Contents, error) {
 				return nil, err
 			}
 		}
-		c.Files[strings.TrimPrefix(h.Name, "/")] = e
+		c.Files[strings.Trim(h.Name, "/")] = e
 	}
 	return c, nil
 }
@@ -113,4 +144,85 @@ func (c *Contents) Check() error {
 		errs = append(errs, fmt.Errorf("no CA certificate in %s", CACertificatesPath))
 	}
 	return errors.Join(errs...)
+}
+
+// sameAsDocker checks that the docker view of the archive (manifest.json, as docker load
+// reads it) is the image of the OCI view: same config, same layers.
+func sameAsDocker(img v1.Image, file string, tag name.Tag) error {
+	d, err := tarball.ImageFromPath(file, &tag)
+	if err != nil {
+		return fmt.Errorf("reading %s as docker load would: %w", file, err)
+	}
+	want, err := img.ConfigName()
+	if err != nil {
+		return err
+	}
+	got, err := d.ConfigName()
+	if err != nil {
+		return err
+	}
+	if got != want {
+		return fmt.Errorf("manifest.json names config %s, index.json %s", got, want)
+	}
+	wl, err := img.Layers()
+	if err != nil {
+		return err
+	}
+	gl, err := d.Layers()
+	if err != nil {
+		return err
+	}
+	if len(wl) != len(gl) {
+		return fmt.Errorf("manifest.json has %d layers, index.json %d", len(gl), len(wl))
+	}
+	for i := range wl {
+		a, err := wl[i].DiffID()
+		if err != nil {
+			return err
+		}
+		b, err := gl[i].DiffID()
+		if err != nil {
+			return err
+		}
+		if a != b {
+			return fmt.Errorf("layer %d differs between manifest.json and index.json", i)
+		}
+	}
+	return nil
+}
+
+func untar(file, dir string) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if h.Typeflag != tar.TypeReg || !filepath.IsLocal(h.Name) {
+			return fmt.Errorf("%s: unexpected entry %q", file, h.Name)
+		}
+		p := filepath.Join(dir, h.Name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		out, err := os.Create(p)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(out, tr); err != nil {
+			out.Close()
+			return err
+		}
+		if err := out.Close(); err != nil {
+			return err
+		}
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"crypto/x509"
 	"debug/elf"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -142,18 +143,135 @@ func Build(spec Spec) (v1.Image, error) {
 	return mutate.ConfigFile(img, cf)
 }
 
-// WriteTarball saves img under the reference ref (e.g. ghcr.io/calyptia/cloud-api:0.1.0).
+// WriteTarball saves img under the reference ref (e.g. ghcr.io/calyptia/cloud-api:0.1.0) as
+// one tar file that is both an OCI image layout (oci-layout, index.json, blobs/sha256/...:
+// podman load, skopeo and containerd's ctr import read it as an oci-archive) and a `docker
+// save` archive (manifest.json naming the same blobs, as Docker 25 writes it: docker load and
+// kind load image-archive read that). The image keeps its own manifest, hence its digest.
 func WriteTarball(img v1.Image, ref, file string) error {
 	tag, err := name.NewTag(ref, name.StrictValidation)
 	if err != nil {
 		return fmt.Errorf("image reference %q: %w", ref, err)
 	}
 	tmp := file + ".tmp"
-	if err := tarball.WriteToFile(tmp, tag, img); err != nil {
-		os.Remove(tmp)
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	if err := writeArchive(f, img, tag); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
 		return err
 	}
 	return os.Rename(tmp, file)
+}
+
+func writeArchive(w io.Writer, img v1.Image, tag name.Tag) error {
+	tw := tar.NewWriter(w)
+	seen := map[string]bool{}
+	add := func(name string, b []byte) error {
+		if seen[name] {
+			return nil
+		}
+		seen[name] = true
+		// Fixed metadata: the archive of the same image is the same file.
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(b)), ModTime: time.Unix(0, 0), Typeflag: tar.TypeReg, Format: tar.FormatPAX}); err != nil {
+			return err
+		}
+		_, err := tw.Write(b)
+		return err
+	}
+	blob := func(h v1.Hash) string { return "blobs/" + h.Algorithm + "/" + h.Hex }
+
+	manifest, err := img.RawManifest()
+	if err != nil {
+		return err
+	}
+	digest, err := img.Digest()
+	if err != nil {
+		return err
+	}
+	mediaType, err := img.MediaType()
+	if err != nil {
+		return err
+	}
+	config, err := img.RawConfigFile()
+	if err != nil {
+		return err
+	}
+	configName, err := img.ConfigName()
+	if err != nil {
+		return err
+	}
+	if err := add("oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`)); err != nil {
+		return err
+	}
+	if err := add(blob(configName), config); err != nil {
+		return err
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		return err
+	}
+	var layerPaths []string
+	for _, l := range layers {
+		d, err := l.Digest()
+		if err != nil {
+			return err
+		}
+		rc, err := l.Compressed()
+		if err != nil {
+			return err
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			return err
+		}
+		if err := add(blob(d), b); err != nil {
+			return err
+		}
+		layerPaths = append(layerPaths, blob(d))
+	}
+	if err := add(blob(digest), manifest); err != nil {
+		return err
+	}
+	index, err := json.Marshal(v1.IndexManifest{
+		SchemaVersion: 2,
+		MediaType:     types.OCIImageIndex,
+		Manifests: []v1.Descriptor{{
+			MediaType: mediaType,
+			Digest:    digest,
+			Size:      int64(len(manifest)),
+			Annotations: map[string]string{
+				// As docker save writes them: containerd takes the full name, the OCI
+				// layout convention the tag.
+				"io.containerd.image.name":          tag.Name(),
+				"org.opencontainers.image.ref.name": tag.TagStr(),
+			},
+		}},
+	})
+	if err != nil {
+		return err
+	}
+	if err := add("index.json", index); err != nil {
+		return err
+	}
+	docker, err := json.Marshal([]struct {
+		Config   string
+		RepoTags []string
+		Layers   []string
+	}{{Config: blob(configName), RepoTags: []string{tag.Name()}, Layers: layerPaths}})
+	if err != nil {
+		return err
+	}
+	if err := add("manifest.json", docker); err != nil {
+		return err
+	}
+	return tw.Close()
 }
 
 // CheckStatic reports an error unless b is an ELF executable that needs no dynamic loader

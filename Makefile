@@ -6,6 +6,16 @@ STATICCHECK_VERSION ?= v0.8.2
 PKGS := ./...
 TEST_TIMEOUT ?= 45m
 
+# The Fluent Bit config corpus some pkg/fluentbit tests check against (shared/testdata/fluentbit
+# of the workspace this project is steered from). Tests never search for it: without
+# FLUENTBIT_TESTDATA they skip (fail with CI=true). Set here only when ../shared has it.
+FLUENTBIT_TESTDATA ?= $(wildcard $(abspath $(CURDIR)/../shared/testdata/fluentbit))
+export FLUENTBIT_TESTDATA
+
+# Release version: the chart's appVersion, the images' tag and, with a leading v, the binaries'.
+VERSION ?= $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$$/\1/p' charts/calyptia-core/Chart.yaml)
+IMAGE_REGISTRY ?= ghcr.io/calyptia
+
 .DEFAULT_GOAL := help
 
 .PHONY: help
@@ -68,10 +78,20 @@ bench-dataplane: tools ## One core-operator with BENCH_PIPELINES pipelines (defa
 	BENCH_PIPELINES=$(BENCH_PIPELINES) $(GO) test -tags e2e -count=1 -run '^$$' -bench '^BenchmarkDataPlane$$' -benchtime 1x -timeout 60m ./test/e2e/
 
 .PHONY: lint
-lint: ## gofmt, go vet and staticcheck.
+lint: ## gofmt, go mod tidy, go vet and staticcheck.
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^hack/tools/')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 	$(GO) vet $(PKGS)
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS)
+
+.PHONY: manifests
+manifests: ## Render artifacts/deploy from the Helm chart (charts/calyptia-core with charts/deploy-values.yaml); make test fails while they differ.
+	$(GO) run ./hack/manifests
+
+.PHONY: images
+images: ## Build OCI image tarballs of every cmd/ binary into bin/images/ (static binaries, no Docker daemon or base image; IMAGE_REGISTRY, VERSION).
+	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct 2>/dev/null || echo 0) \
+	  $(GO) run ./hack/images -out bin/images -registry $(IMAGE_REGISTRY) -version $(VERSION) -revision "$$(git rev-parse --short HEAD 2>/dev/null)"
 
 .PHONY: codegen
 codegen: ## Regenerate deepcopy, conversion, defaulters, OpenAPI and clients (hack/update-codegen.sh).

@@ -18,38 +18,64 @@ const compactRevKey = "compact_rev_key"
 
 // Compact removes the history before rev: reads and watches at older
 // revisions fail with "too old" afterwards. The newest version of each key
-// at or before rev stays.
+// at or before rev stays. The history goes first and the compaction marker
+// (a write of compact_rev_key, as etcd3's compactor makes, so every
+// instance learns of it from its event) comes only once that delete has
+// committed: a failed delete must not leave replicas believing history is
+// gone that is still there, or the other way round.
 func (b *Backend) Compact(ctx context.Context, rev int64) error {
-	if r := b.submit(ctx, &write{key: []byte(compactRevKey), value: []byte(strconv.FormatInt(rev, 10)), expect: anyRevision}); r.err != nil {
-		return fmt.Errorf("marking compaction at %d: %w", rev, r.err)
+	if err := b.regressionErr(); err != nil {
+		return err
 	}
-	err := pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
-		var done int64
-		// The row lock on compaction serialises compactors, not writers.
-		if err := tx.QueryRow(ctx, "SELECT rev FROM compaction WHERE id = 1 FOR UPDATE").Scan(&done); err != nil {
+	done, err := b.deleteHistory(ctx, rev)
+	if err != nil {
+		return fmt.Errorf("compacting to %d: %w", rev, err)
+	}
+	if rev <= done {
+		// Another instance compacted this far already, and announced it.
+		b.observeCompaction(done)
+		return nil
+	}
+	// The compaction table already says so: this instance's reads and
+	// watches refuse older revisions from now on, and other instances learn
+	// of it from the table on their next poll even if the marker fails.
+	b.observeCompaction(rev)
+	mctx, cancel := context.WithTimeout(ctx, b.opts.CommitTimeout)
+	defer cancel()
+	if r := b.submit(mctx, &write{key: []byte(compactRevKey), value: []byte(strconv.FormatInt(rev, 10)), expect: anyRevision}); r.err != nil {
+		return fmt.Errorf("compacted to %d, but writing the compaction marker failed: %w", rev, r.err)
+	}
+	klog.V(4).InfoS("Compacted storage history", "revision", rev)
+	return nil
+}
+
+// deleteHistory deletes what compacting to rev removes and records rev, in
+// one transaction that never holds the revision lock. It returns the
+// compaction revision found before, and does nothing if that is rev or later.
+func (b *Backend) deleteHistory(ctx context.Context, rev int64) (done int64, err error) {
+	ctx, cancel := context.WithTimeout(ctx, b.opts.CompactionTimeout)
+	defer cancel()
+	err = pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+		// The request sessions' statement timeout is too short for a large history.
+		if _, err := tx.Exec(ctx, sqlLocalStmtTimeout, millis(b.opts.CompactionTimeout)); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, sqlCompactionLock).Scan(&done); err != nil {
 			return err
 		}
 		if rev <= done {
 			return nil
 		}
-		// A version goes when a newer one of the same key is at or before rev;
-		// a deletion at or before rev goes with everything before it.
-		if _, err := tx.Exec(ctx, `DELETE FROM kv_log l WHERE l.rev < $1 AND (l.deleted OR EXISTS (
-			SELECT 1 FROM kv_log n WHERE n.key = l.key AND n.rev > l.rev AND n.rev <= $1))`, rev); err != nil {
+		if _, err := tx.Exec(ctx, sqlCompactSuperseded, rev); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, "DELETE FROM kv_log WHERE rev = $1 AND deleted", rev); err != nil {
+		if _, err := tx.Exec(ctx, sqlCompactDeletionAt, rev); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, "UPDATE compaction SET rev = $1 WHERE id = 1", rev)
+		_, err := tx.Exec(ctx, sqlCompactionSet, rev)
 		return err
 	})
-	if err != nil {
-		return fmt.Errorf("compacting to %d: %w", rev, err)
-	}
-	b.observeCompaction(rev)
-	klog.V(4).InfoS("Compacted storage history", "revision", rev)
-	return nil
+	return done, err
 }
 
 func (b *Backend) observeCompaction(rev int64) {
@@ -63,7 +89,7 @@ func (b *Backend) observeCompaction(rev int64) {
 
 func (b *Backend) refreshCompactRevision(ctx context.Context) error {
 	var rev int64
-	if err := b.pool.QueryRow(ctx, "SELECT rev FROM compaction WHERE id = 1").Scan(&rev); err != nil {
+	if err := b.pool.QueryRow(ctx, sqlCompactionRevision).Scan(&rev); err != nil {
 		return fmt.Errorf("reading compaction revision: %w", err)
 	}
 	b.observeCompaction(rev)

@@ -2,12 +2,15 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"k8s.io/klog/v2"
 )
 
@@ -39,11 +42,12 @@ type eventLog struct {
 	// progressRev is the revision a watch-progress request wants bookmarks at.
 	progressRev int64
 	progressGen uint64
+	// lastPoll is when a poll last completed; readiness fails when it is
+	// too long ago, because every watch of this process is then behind.
+	lastPoll time.Time
+	lastErr  error
 
 	wake chan struct{} // a poll is wanted
-	// pollMu makes polls one at a time: the poller's and those of
-	// watch-progress requests.
-	pollMu sync.Mutex
 }
 
 const (
@@ -53,7 +57,7 @@ const (
 )
 
 func newEventLog(b *Backend, head int64) *eventLog {
-	return &eventLog{b: b, head: head, changed: make(chan struct{}), wake: make(chan struct{}, 1)}
+	return &eventLog{b: b, head: head, changed: make(chan struct{}), wake: make(chan struct{}, 1), lastPoll: time.Now()}
 }
 
 // committed tells the log a local write committed up to rev, so that it
@@ -74,6 +78,32 @@ func (l *eventLog) poke() {
 	}
 }
 
+// wakeAll makes every watch look at the log again (e.g. to end on a
+// revision regression).
+func (l *eventLog) wakeAll() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	close(l.changed)
+	l.changed = make(chan struct{})
+}
+
+// pollAge is how long ago a poll last completed, and the error of the
+// polls since, if any.
+func (l *eventLog) pollAge() (time.Duration, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return time.Since(l.lastPoll), l.lastErr
+}
+
+func (l *eventLog) pollDone(err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err == nil {
+		l.lastPoll = time.Now()
+	}
+	l.lastErr = err
+}
+
 // run polls kv_log whenever woken (a local commit, a NOTIFY from another
 // instance) and at least every PollInterval.
 func (l *eventLog) run(ctx context.Context) {
@@ -87,7 +117,12 @@ func (l *eventLog) run(ctx context.Context) {
 		case <-l.wake:
 		case <-t.C:
 		}
-		if err := l.poll(ctx); err != nil && ctx.Err() == nil {
+		err := l.poll(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		l.pollDone(err)
+		if err != nil {
 			// Retried every 100ms while PostgreSQL is away: log once a second.
 			if time.Since(lastLogged) > time.Second {
 				klog.ErrorS(err, "Reading storage events")
@@ -103,35 +138,50 @@ func (l *eventLog) run(ctx context.Context) {
 	}
 }
 
-// poll reads every event after head.
+// poll reads every event after head, a bounded page at a time, each read
+// bounded by PollTimeout on the event log's own connections.
 func (l *eventLog) poll(ctx context.Context) error {
-	l.pollMu.Lock()
-	defer l.pollMu.Unlock()
+	b := l.b
 	for {
 		l.mu.Lock()
 		head := l.head
 		l.mu.Unlock()
-		evs, err := l.b.readEvents(ctx, head, pollPage)
-		if err == errCompacted {
+		before := max(b.seen.Load(), head)
+		pctx, cancel := context.WithTimeout(ctx, b.opts.PollTimeout)
+		page, err := b.readEvents(pctx, b.eventPool, head, pollPage)
+		cancel()
+		if page == nil {
+			return err
+		}
+		b.observeCompaction(page.compacted)
+		if b.regressionErr() != nil {
+			if !b.recoverRegression(page.current, page.compacted) {
+				// Keep polling, so that recovery is noticed, but deliver nothing.
+				return nil
+			}
+			// Every revision seen is compacted now: watches behind it end
+			// with "too old" and relist.
+			l.reset(page.current)
+			continue
+		}
+		if page.current < before {
+			b.regress(page.current, before)
+			return nil
+		}
+		b.raiseSeen(page.current)
+		if errors.Is(err, errCompacted) {
 			// This process fell behind compaction (e.g. it was cut off from
 			// PostgreSQL for longer than the history window). Watches that
 			// need the lost events end with "too old" and relist.
-			cur, err := l.b.currentRevision(ctx)
-			if err != nil {
-				return err
-			}
-			klog.InfoS("Storage event log fell behind compaction; skipping to the current revision", "from", head, "to", cur)
-			l.reset(cur)
+			klog.InfoS("Storage event log fell behind compaction; skipping to the current revision", "from", head, "to", page.current)
+			l.reset(page.current)
 			continue
 		}
-		if err != nil {
-			return err
-		}
-		if len(evs) == 0 {
+		if len(page.events) == 0 {
 			return nil
 		}
-		l.append(evs)
-		if len(evs) < pollPage {
+		l.append(page.events)
+		if !page.more {
 			return nil
 		}
 	}
@@ -194,44 +244,55 @@ func (l *eventLog) since(rev int64) (evs []*event, head int64, changed <-chan st
 }
 
 // requestProgress makes every progress-notify watch send a bookmark once it
-// has seen the current revision.
+// has seen the current revision. It waits for nothing but the one read of
+// the current revision, which honours ctx: the poller, woken here, brings
+// the log up to that revision, and each watch sends its bookmark when it
+// gets there.
 func (l *eventLog) requestProgress(ctx context.Context) error {
 	rev, err := l.b.currentRevision(ctx)
 	if err != nil {
 		return err
 	}
-	if err := l.poll(ctx); err != nil {
-		return err
-	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if rev > l.progressRev {
 		l.progressRev = rev
 	}
 	l.progressGen++
 	close(l.changed)
 	l.changed = make(chan struct{})
+	l.mu.Unlock()
+	l.poke()
 	return nil
 }
 
-// readEvents reads up to limit events after rev from kv_log, with the
-// previous value of each updated or deleted key. It fails with errCompacted
-// when events after rev are gone.
-func (b *Backend) readEvents(ctx context.Context, after int64, limit int) ([]*event, error) {
-	var evs []*event
-	err := b.readTx(ctx, func(tx pgx.Tx) error {
-		_, compacted, err := revisions(ctx, tx)
+// eventPage is one read of kv_log.
+type eventPage struct {
+	events             []*event
+	current, compacted int64 // of the read's snapshot
+	more               bool  // events after the page exist
+}
+
+// readEvents reads up to limit events after rev from kv_log, at most
+// EventPageBytes of them, with the previous value of each updated or
+// deleted key. It fails with errCompacted, and a page holding only the
+// revisions, when events after rev are gone.
+func (b *Backend) readEvents(ctx context.Context, pool *pgxpool.Pool, after int64, limit int) (*eventPage, error) {
+	page := &eventPage{}
+	err := pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		var err error
+		page.current, page.compacted, err = revisions(ctx, tx)
 		if err != nil {
 			return err
 		}
 		// Events after a compaction revision keep their previous values, so a
 		// watch may start at the compaction revision itself.
-		if after < compacted {
+		if after < page.compacted {
 			return errCompacted
 		}
-		rows, err := tx.Query(ctx, `SELECT l.rev, l.key, l.value, p.value, l.prev_rev = 0, l.deleted
-			FROM kv_log l LEFT JOIN kv_log p ON p.rev = l.prev_rev
-			WHERE l.rev > $1 ORDER BY l.rev LIMIT $2`, after, limit)
+		if after >= page.current {
+			return nil
+		}
+		rows, err := tx.Query(ctx, sqlEventsPage, after, limit, b.opts.EventPageBytes)
 		if err != nil {
 			return err
 		}
@@ -250,14 +311,18 @@ func (b *Backend) readEvents(ctx context.Context, after int64, limit int) ([]*ev
 				break
 			}
 			next++
-			evs = append(evs, e)
+			page.events = append(page.events, e)
 		}
 		return rows.Err()
 	})
-	if err != nil && err != errCompacted {
+	if errors.Is(err, errCompacted) {
+		return page, err
+	}
+	if err != nil {
 		return nil, fmt.Errorf("reading events after revision %d: %w", after, err)
 	}
-	return evs, err
+	page.more = after+int64(len(page.events)) < page.current
+	return page, nil
 }
 
 // notifyChannel is the PostgreSQL channel on which instances announce commits.
@@ -288,7 +353,10 @@ func (b *Backend) runNotifier(ctx context.Context) {
 			return
 		case <-b.notify:
 			rev := b.committedRev.Load()
-			if _, err := b.pool.Exec(ctx, "SELECT pg_notify($1, $2)", notifyChannel, strconv.FormatInt(rev, 10)); err != nil && ctx.Err() == nil {
+			nctx, cancel := context.WithTimeout(ctx, b.opts.PollTimeout)
+			_, err := b.eventPool.Exec(nctx, sqlNotify, notifyChannel, strconv.FormatInt(rev, 10))
+			cancel()
+			if err != nil && ctx.Err() == nil {
 				klog.V(2).InfoS("Announcing commit to other instances", "err", err)
 			}
 		}
@@ -319,21 +387,46 @@ func (b *Backend) runListener(ctx context.Context) {
 	}
 }
 
+// listenCheckInterval is how long the listener waits for a notification
+// before checking that its connection still answers: a connection frozen
+// without a reset would otherwise be waited on forever, and other
+// instances' commits seen only by the once-a-PollInterval poll.
+const listenCheckInterval = 15 * time.Second
+
 // listen LISTENs until the connection fails; connected tells whether it got that far.
 func (b *Backend) listen(ctx context.Context) (connected bool, err error) {
-	conn, err := pgx.ConnectConfig(ctx, b.pool.Config().ConnConfig.Copy())
+	cctx, cancel := context.WithTimeout(ctx, b.opts.PollTimeout)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(cctx, b.listenConf.ConnConfig.Copy())
 	if err != nil {
-		return false, err
+		return false, fmt.Errorf("connecting the commit listener: %w", err)
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
-		return false, err
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		_ = conn.Close(closeCtx)
+	}()
+	if _, err := conn.Exec(cctx, sqlListen); err != nil {
+		return false, fmt.Errorf("listening for commits: %w", err)
 	}
 	b.events.poke()
 	for {
-		n, err := conn.WaitForNotification(ctx)
+		wctx, cancel := context.WithTimeout(ctx, listenCheckInterval)
+		n, err := conn.WaitForNotification(wctx)
+		cancel()
 		if err != nil {
-			return true, err
+			if ctx.Err() != nil || !pgconn.Timeout(err) {
+				return true, err
+			}
+			// Nothing for a while: make sure the connection is alive. A
+			// timeout leaves a pgx connection usable.
+			pctx, cancel := context.WithTimeout(ctx, b.opts.PollTimeout)
+			_, err := conn.Exec(pctx, sqlPing)
+			cancel()
+			if err != nil {
+				return true, fmt.Errorf("commit listener connection check: %w", err)
+			}
+			continue
 		}
 		// The payload is the announced revision: no poll when the event log
 		// has it already (as for this instance's own commits).

@@ -2,8 +2,10 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -53,7 +55,9 @@ func TestFaults(t *testing.T) {
 	ws := make([]*faultWriter, writers)
 	var wg sync.WaitGroup
 	for i := range ws {
-		ws[i] = &faultWriter{id: i, stores: stores, acks: &acks, model: map[string]podModel{}}
+		// A short deadline: after a write of unknown outcome a writer waits
+		// out its deadline before retrying (see faultWriter.do).
+		ws[i] = &faultWriter{id: i, stores: stores, acks: &acks, model: map[string]podModel{}, timeout: writeDeadline}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -250,10 +254,29 @@ type faultWriter struct {
 	failures int
 	err      error
 	failed   atomic.Bool
+	// timeout is each attempt's deadline (default 30s); an attempt that
+	// returns later than timeout plus overrunSlack is recorded in overruns.
+	timeout  time.Duration
+	overruns []string
+	// ns names the writer's keys' namespace (default writer-<id>).
+	ns string
+}
+
+// overrunSlack is how late after its deadline a call may return: generous,
+// since the machine is shared, but far below what a call that ignores its
+// deadline takes (a lock held for the length of the fault, a TCP timeout).
+const overrunSlack = 3 * time.Second
+
+// notApplied tells errors after which the write surely did not happen.
+func notApplied(err error) bool {
+	return strings.Contains(err.Error(), "not applied") || errors.Is(err, ErrClosed)
 }
 
 func (w *faultWriter) run(ctx context.Context, stop <-chan struct{}) {
-	ns := fmt.Sprintf("writer-%d", w.id)
+	ns := w.ns
+	if ns == "" {
+		ns = fmt.Sprintf("writer-%d", w.id)
+	}
 	for j := 0; ; j++ {
 		select {
 		case <-stop:
@@ -286,9 +309,17 @@ func (w *faultWriter) do(ctx context.Context, storeIdx int, kind watch.EventType
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s %s not acknowledged in time; last error: %v", kind, key, lastErr)
 		}
-		actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		timeout := w.timeout
+		if timeout == 0 {
+			timeout = 30 * time.Second
+		}
+		started := time.Now()
+		actx, cancel := context.WithTimeout(ctx, timeout)
 		err := w.attempt(actx, s, kind, ns, name, seq)
 		cancel()
+		if took := time.Since(started); took > timeout+overrunSlack {
+			w.overruns = append(w.overruns, fmt.Sprintf("%s %s took %v with a %v deadline (err %v)", kind, key, took.Round(time.Millisecond), timeout, err))
+		}
 		switch {
 		case err == nil:
 		case attempt > 0 && kind == watch.Added && storage.IsExist(err):
@@ -307,7 +338,15 @@ func (w *faultWriter) do(ctx context.Context, storeIdx int, kind watch.EventType
 		default:
 			w.failures++
 			lastErr = err
-			pause(ctx, 50*time.Millisecond)
+			if notApplied(err) {
+				pause(ctx, 50*time.Millisecond)
+			} else {
+				// The write may still be on its way to the database; it is
+				// fenced by its deadline (commit_writes refuses it after), so
+				// retrying after the deadline cannot let an old attempt land
+				// after a newer step. A second covers the clock estimate.
+				pause(ctx, time.Until(started.Add(timeout))+time.Second)
+			}
 			continue
 		}
 		w.model[key] = podModel{exists: kind != watch.Deleted, seq: seq}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -24,14 +26,17 @@ var (
 )
 
 // readTx runs fn in a read-only REPEATABLE READ transaction, so that every
-// statement in it sees one snapshot (the revision and the rows agree).
+// statement in it sees one snapshot (the revision and the rows agree),
+// bounded by the request timeout.
 func (b *Backend) readTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	ctx, cancel := b.requestContext(ctx)
+	defer cancel()
 	return pgx.BeginTxFunc(ctx, b.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, fn)
 }
 
 // revisions reads the current and the compacted revision.
 func revisions(ctx context.Context, q pgx.Tx) (current, compacted int64, err error) {
-	err = q.QueryRow(ctx, "SELECT m.current_rev, c.rev FROM meta m, compaction c").Scan(&current, &compacted)
+	err = q.QueryRow(ctx, sqlRevisions).Scan(&current, &compacted)
 	if err != nil {
 		return 0, 0, fmt.Errorf("reading revision: %w", err)
 	}
@@ -41,13 +46,21 @@ func revisions(ctx context.Context, q pgx.Tx) (current, compacted int64, err err
 // get reads key at the current revision. It returns the current revision and
 // the row, nil when the key does not exist.
 func (b *Backend) get(ctx context.Context, key []byte) (*kvRow, int64, error) {
+	if err := b.regressionErr(); err != nil {
+		return nil, 0, err
+	}
+	ctx, cancel := b.requestContext(ctx)
+	defer cancel()
+	before := b.seen.Load()
 	var rev int64
 	var row kvRow
 	var modRev, createRev *int64
-	err := b.pool.QueryRow(ctx, `SELECT m.current_rev, kv.mod_rev, kv.create_rev, kv.value
-		FROM meta m LEFT JOIN kv ON kv.key = $1 WHERE m.id = 1`, key).Scan(&rev, &modRev, &createRev, &row.value)
+	err := b.pool.QueryRow(ctx, sqlGet, key).Scan(&rev, &modRev, &createRev, &row.value)
 	if err != nil {
 		return nil, 0, fmt.Errorf("reading %q: %w", key, err)
+	}
+	if err := b.observeRevision(before, rev); err != nil {
+		return nil, 0, err
 	}
 	if modRev == nil {
 		return nil, rev, nil
@@ -62,25 +75,41 @@ type rangeRequest struct {
 	start, end []byte
 	rev        int64
 	limit      int64
+	// count asks for the number of keys in the range when there are more
+	// than limit (for RemainingItemCount).
+	count bool
 }
 
 type rangeResponse struct {
 	rows  []*kvRow
 	rev   int64 // the revision the read saw
-	count int64 // keys in the range, including those past limit
+	count int64 // keys in the range, including those past limit (when asked for)
 	more  bool
 }
 
-// rangeRead reads like etcd's Range: from the current state, or from the
-// history at an older revision until that revision is compacted.
+// rangeRead reads like etcd's Range: at the current revision or, until it is
+// compacted, at an older one. Either way one query reads one page (see
+// range-page in queries.sql).
 func (b *Backend) rangeRead(ctx context.Context, r rangeRequest) (*rangeResponse, error) {
+	if err := b.regressionErr(); err != nil {
+		return nil, err
+	}
 	if b.onRangeRead != nil && r.end != nil {
 		b.onRangeRead(ctx, string(r.start), r.rev, r.limit)
 	}
+	end := r.end
+	if end == nil {
+		// A single key: the range [key, key+"\x00").
+		end = append(append([]byte{}, r.start...), 0)
+	}
+	before := b.seen.Load()
 	var resp rangeResponse
 	err := b.readTx(ctx, func(tx pgx.Tx) error {
 		current, compacted, err := revisions(ctx, tx)
 		if err != nil {
+			return err
+		}
+		if err := b.observeRevision(before, current); err != nil {
 			return err
 		}
 		switch {
@@ -90,32 +119,14 @@ func (b *Backend) rangeRead(ctx context.Context, r rangeRequest) (*rangeResponse
 			return errCompacted
 		}
 		resp.rev = current
-		historic := r.rev > 0 && r.rev < current
-		if historic {
+		if r.rev > 0 {
 			resp.rev = r.rev
 		}
-		end := r.end
-		if end == nil {
-			// A single key: the range [key, key+"\x00").
-			end = append(append([]byte{}, r.start...), 0)
-		}
-		var from, counted string
-		if historic {
-			// The newest version of each key at or before rev, unless it is a deletion.
-			from = `(SELECT DISTINCT ON (key) key, rev AS mod_rev, create_rev, deleted, value FROM kv_log
-				WHERE key >= $1 AND key < $2 AND rev <= $3 ORDER BY key, rev DESC) s WHERE NOT deleted`
-			counted = `SELECT count(*) FROM ` + from
-		} else {
-			from = `kv WHERE key >= $1 AND key < $2 AND $3::bigint >= 0`
-			counted = `SELECT count(*) FROM ` + from
-		}
-		query := `SELECT key, mod_rev, create_rev, value FROM ` + from + ` ORDER BY key`
-		args := []any{r.start, end, r.rev}
+		var limit any // NULL: no limit
 		if r.limit > 0 {
-			query += ` LIMIT $4`
-			args = append(args, r.limit+1)
+			limit = r.limit + 1
 		}
-		rows, err := tx.Query(ctx, query, args...)
+		rows, err := tx.Query(ctx, sqlRangePage, r.start, end, resp.rev, limit)
 		if err != nil {
 			return fmt.Errorf("listing %q: %w", r.start, err)
 		}
@@ -131,13 +142,25 @@ func (b *Backend) rangeRead(ctx context.Context, r rangeRequest) (*rangeResponse
 			return fmt.Errorf("listing %q: %w", r.start, err)
 		}
 		resp.count = int64(len(resp.rows))
-		if r.limit > 0 && int64(len(resp.rows)) > r.limit {
-			resp.rows = resp.rows[:r.limit]
-			resp.more = true
-			if err := tx.QueryRow(ctx, counted, r.start, end, r.rev).Scan(&resp.count); err != nil {
-				return fmt.Errorf("counting %q: %w", r.start, err)
-			}
+		if r.limit == 0 || int64(len(resp.rows)) <= r.limit {
+			return nil
 		}
+		resp.rows = resp.rows[:r.limit]
+		resp.more = true
+		if !r.count {
+			return nil
+		}
+		// The next page's range at this revision holds count - limit keys,
+		// and pages at one revision read one immutable state, so a
+		// remembered count is exact: a client paging through this process
+		// pays for one count, on its first page, instead of one per page.
+		if n, ok := b.counts.take(r.start, end, resp.rev); ok {
+			resp.count = n
+		} else if err := tx.QueryRow(ctx, sqlRangeCount, r.start, end, resp.rev).Scan(&resp.count); err != nil {
+			return fmt.Errorf("counting %q: %w", r.start, err)
+		}
+		next := append(append([]byte{}, resp.rows[len(resp.rows)-1].key...), 0)
+		b.counts.put(next, end, resp.rev, resp.count-r.limit)
 		return nil
 	})
 	if err != nil {
@@ -148,11 +171,71 @@ func (b *Backend) rangeRead(ctx context.Context, r rangeRequest) (*rangeResponse
 
 // currentRevision reads the current global revision.
 func (b *Backend) currentRevision(ctx context.Context) (int64, error) {
+	if err := b.regressionErr(); err != nil {
+		return 0, err
+	}
+	ctx, cancel := b.requestContext(ctx)
+	defer cancel()
+	before := b.seen.Load()
 	var rev int64
-	if err := b.pool.QueryRow(ctx, "SELECT current_rev FROM meta WHERE id = 1").Scan(&rev); err != nil {
+	if err := b.pool.QueryRow(ctx, sqlCurrentRevision).Scan(&rev); err != nil {
 		return 0, fmt.Errorf("reading current revision: %w", err)
 	}
+	if err := b.observeRevision(before, rev); err != nil {
+		return 0, err
+	}
 	return rev, nil
+}
+
+// countMemo remembers, for the next page of lists this process served,
+// how many keys that page's range holds at the list's revision.
+type countMemo struct {
+	mu    sync.Mutex
+	m     map[string]int64
+	order []string // oldest first, for eviction
+}
+
+// countMemoSize bounds the lists remembered; a forgotten one is counted again.
+const countMemoSize = 1024
+
+func countKey(start, end []byte, rev int64) string {
+	return strconv.FormatInt(rev, 10) + "\x00" + string(end) + "\x00" + string(start)
+}
+
+func (c *countMemo) put(start, end []byte, rev, n int64) {
+	k := countKey(start, end, rev)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = make(map[string]int64)
+	}
+	if _, ok := c.m[k]; !ok {
+		c.order = append(c.order, k)
+	}
+	c.m[k] = n
+	for len(c.order) > countMemoSize {
+		delete(c.m, c.order[0])
+		c.order = c.order[1:]
+	}
+}
+
+// take returns and forgets the count for a page (each continue token is
+// normally used once; a reused one is counted again).
+func (c *countMemo) take(start, end []byte, rev int64) (int64, bool) {
+	k := countKey(start, end, rev)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n, ok := c.m[k]
+	if ok {
+		delete(c.m, k)
+		for i, o := range c.order {
+			if o == k {
+				c.order = append(c.order[:i], c.order[i+1:]...)
+				break
+			}
+		}
+	}
+	return n, ok
 }
 
 // prefixEnd is the end of the range of keys that start with prefix, as

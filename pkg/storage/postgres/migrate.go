@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -59,20 +60,23 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 		return fmt.Errorf("acquiring connection for migrations: %w", err)
 	}
 	defer conn.Release()
-	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", int64(migrationLockID)); err != nil {
+	if _, err := conn.Exec(ctx, sqlMigrationLock, int64(migrationLockID)); err != nil {
 		return fmt.Errorf("taking migration lock: %w", err)
 	}
 	defer func() {
-		if _, err := conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", int64(migrationLockID)); err != nil {
+		// Released even when ctx has ended; if the server cannot be reached,
+		// the lock goes with the session.
+		unlockCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(unlockCtx, sqlMigrationUnlock, int64(migrationLockID)); err != nil {
 			klog.ErrorS(err, "Releasing migration lock")
 		}
 	}()
-	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+	if _, err := conn.Exec(ctx, sqlMigrationTable); err != nil {
 		return fmt.Errorf("creating schema_migrations: %w", err)
 	}
 	var have int
-	if err := conn.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&have); err != nil {
+	if err := conn.QueryRow(ctx, sqlMigrationVersion).Scan(&have); err != nil {
 		return fmt.Errorf("reading schema version: %w", err)
 	}
 	if have > len(ms) {
@@ -83,7 +87,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 			if _, err := tx.Exec(ctx, m.sql); err != nil {
 				return err
 			}
-			_, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version) VALUES ($1)", m.version)
+			_, err := tx.Exec(ctx, sqlMigrationRecord, m.version)
 			return err
 		})
 		if err != nil {

@@ -73,7 +73,9 @@ func (s *store) GetList(ctx context.Context, key string, opts storage.ListOption
 	if err != nil {
 		return err
 	}
-	req := rangeRequest{start: []byte(keyPrefix), rev: withRev, limit: limit}
+	// RemainingItemCount is reported for unfiltered pages only (as upstream),
+	// so only those need the count.
+	req := rangeRequest{start: []byte(keyPrefix), rev: withRev, limit: limit, count: paging && opts.Predicate.Empty()}
 	if opts.Recursive {
 		req.end = prefixEnd([]byte(keyPrefix))
 		if continueKey != "" {
@@ -215,9 +217,13 @@ func (s *store) Stats(ctx context.Context) (storage.Stats, error) {
 	if err != nil {
 		return storage.Stats{}, err
 	}
+	if err := s.b.regressionErr(); err != nil {
+		return storage.Stats{}, err
+	}
 	var st storage.Stats
-	err = s.b.pool.QueryRow(ctx, `SELECT count(*), coalesce(sum(length(value)) / nullif(count(*), 0), 0)::bigint FROM kv WHERE key >= $1 AND key < $2`,
-		[]byte(prefix), prefixEnd([]byte(prefix))).Scan(&st.ObjectCount, &st.EstimatedAverageObjectSizeBytes)
+	ctx, cancel := s.b.requestContext(ctx)
+	defer cancel()
+	err = s.b.pool.QueryRow(ctx, sqlStats, []byte(prefix), prefixEnd([]byte(prefix))).Scan(&st.ObjectCount, &st.EstimatedAverageObjectSizeBytes)
 	if err != nil {
 		return storage.Stats{}, fmt.Errorf("counting %s: %w", s.groupResource, err)
 	}

@@ -42,3 +42,84 @@ CREATE TABLE kv_log (
     value       bytea                     -- NULL for deletions
 );
 CREATE INDEX kv_log_key_rev ON kv_log (key, rev DESC);
+
+-- migration: 2
+-- commit_writes decides and applies one batch of conditional writes in a
+-- single statement. The revision lock is taken and released inside the
+-- server, so it is never held across a client round trip: a client that
+-- stalls or vanishes mid-commit cannot stop everyone else's writes, and
+-- statement_timeout and lock_timeout bound everything the lock holder does.
+-- The batch's keys are distinct (the committer defers a second write to a
+-- key to the next batch), so every condition is decided against the row as
+-- it was before the batch. Each write is "if mod_revision(key) = expect then
+-- put/delete", as an etcd transaction: expect 0 means the key must not exist,
+-- -1 any revision (or none, for puts). A write that applies gets the next
+-- revision in batch order; o_rev is 0 for one that failed its condition.
+-- min_rev is the newest revision the calling process has seen: a database
+-- whose revision is behind it was restored or failed over to a stale
+-- standby, and reusing its revisions would silently fork history, so the
+-- batch is refused (SQLSTATE CMR01) before anything is written.
+-- w_not_after is when each write's caller stops waiting, in the server's
+-- clock: a write that gets the lock later (it waited behind a stalled lock
+-- holder, or its bytes sat in a partitioned network and arrived after its
+-- client gave up) is not applied (o_rev -1), so a write that failed with a
+-- timeout either applied before its deadline or never will.
+-- o_now is the server's clock, from which the client keeps its estimate of
+-- the offset between the two clocks.
+CREATE FUNCTION commit_writes(w_keys bytea[], w_values bytea[], w_deletes boolean[],
+        w_expects bigint[], w_ttls bigint[], w_not_after timestamptz[], min_rev bigint)
+    RETURNS TABLE (o_ord bigint, o_rev bigint, o_head bigint, o_now timestamptz)
+    LANGUAGE plpgsql AS $$
+DECLARE
+    base bigint;
+    locked_at timestamptz;
+BEGIN
+    -- Under READ COMMITTED each statement of a volatile function takes a new
+    -- snapshot, so the statement below, which runs once the lock is held,
+    -- sees every batch committed before it.
+    SELECT m.current_rev INTO base FROM meta m WHERE m.id = 1 FOR UPDATE;
+    locked_at := clock_timestamp();
+    IF base < min_rev THEN
+        RAISE EXCEPTION 'storage revision went backwards: the database is at revision %, this process has seen revision %', base, min_rev
+            USING ERRCODE = 'CMR01', DETAIL = base::text,
+                  HINT = 'The database was restored or failed over to a standby that lacks recent commits; see "Revision regression" in docs/storage.md.';
+    END IF;
+    RETURN QUERY
+    WITH w AS (
+        SELECT u.ord, u.key, u.value, u.del, u.expect, u.ttl, u.not_after < locked_at AS late,
+            kv.mod_rev AS cur_mod, kv.create_rev AS cur_create
+        FROM unnest(w_keys, w_values, w_deletes, w_expects, w_ttls, w_not_after)
+            WITH ORDINALITY AS u(key, value, del, expect, ttl, not_after, ord)
+        LEFT JOIN kv ON kv.key = u.key
+    ), ok AS (
+        SELECT w.*, base + row_number() OVER (ORDER BY w.ord) AS new_rev
+        FROM w
+        WHERE NOT w.late AND CASE
+            WHEN w.del THEN w.cur_mod IS NOT NULL AND (w.expect = -1 OR w.cur_mod = w.expect)
+            WHEN w.expect = -1 THEN true
+            WHEN w.expect = 0 THEN w.cur_mod IS NULL
+            ELSE w.cur_mod = w.expect
+        END
+    ), logged AS (
+        INSERT INTO kv_log (rev, key, create_rev, prev_rev, deleted, value)
+        SELECT ok.new_rev, ok.key, coalesce(ok.cur_create, ok.new_rev), coalesce(ok.cur_mod, 0), ok.del,
+            CASE WHEN ok.del THEN NULL ELSE ok.value END
+        FROM ok
+    ), removed AS (
+        DELETE FROM kv USING ok WHERE kv.key = ok.key AND ok.del
+    ), stored AS (
+        INSERT INTO kv (key, value, mod_rev, create_rev, expires_at)
+        SELECT ok.key, ok.value, ok.new_rev, coalesce(ok.cur_create, ok.new_rev),
+            CASE WHEN ok.ttl > 0 THEN now() + ok.ttl * interval '1 second' END
+        FROM ok WHERE NOT ok.del
+        ON CONFLICT (key) DO UPDATE SET value = excluded.value, mod_rev = excluded.mod_rev,
+            create_rev = excluded.create_rev, expires_at = excluded.expires_at
+    ), bumped AS (
+        UPDATE meta SET current_rev = base + (SELECT count(*) FROM ok) WHERE id = 1 AND EXISTS (SELECT 1 FROM ok)
+    )
+    SELECT w.ord, CASE WHEN w.late THEN -1 ELSE coalesce(ok.new_rev, 0) END,
+        base + (SELECT count(*) FROM ok), clock_timestamp()
+    FROM w LEFT JOIN ok ON ok.ord = w.ord
+    ORDER BY w.ord;
+END
+$$;

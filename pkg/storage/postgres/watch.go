@@ -38,6 +38,9 @@ func (s *store) Watch(ctx context.Context, key string, opts storage.ListOptions)
 	if opts.ProgressNotify && s.newFunc == nil {
 		return nil, apierrors.NewInternalError(errors.New("progressNotify for watch is unsupported by the storage because no newFunc was provided"))
 	}
+	if err := s.b.regressionErr(); err != nil {
+		return nil, err
+	}
 	startRev := int64(rev)
 	watchList := utilfeature.DefaultFeatureGate.Enabled(features.WatchList)
 	if startRev == 0 && watchList && opts.SendInitialEvents != nil && !*opts.SendInitialEvents {
@@ -161,15 +164,17 @@ func (w *watcher) follow() error {
 	}
 	_, _, _, seenProgress, _ := log.since(w.rev)
 	for {
+		if err := w.s.b.regressionErr(); err != nil {
+			// Events at revisions this watch is past would mean something
+			// else now: end it rather than go silent.
+			return err
+		}
 		evs, head, changed, progressGen, inMemory := log.since(w.rev)
 		if !inMemory {
-			// Older than the memory window: read the history itself.
+			// Older than the memory window: read the history itself, a
+			// bounded page at a time.
 			var err error
-			evs, err = w.s.b.readEvents(w.ctx, w.rev, pollPage)
-			if err != nil {
-				if errors.Is(err, errCompacted) {
-					return apierrors.NewResourceExpired("The resourceVersion for the provided watch is too old.")
-				}
+			if evs, err = w.readHistory(); err != nil {
 				return err
 			}
 		}
@@ -208,6 +213,26 @@ func (w *watcher) follow() error {
 			}
 		}
 	}
+}
+
+// readHistory reads the events after the watch's revision from kv_log, for
+// a watch behind the event log's memory window.
+func (w *watcher) readHistory() ([]*event, error) {
+	b := w.s.b
+	ctx, cancel := b.requestContext(w.ctx)
+	defer cancel()
+	before := b.seen.Load()
+	page, err := b.readEvents(ctx, b.pool, w.rev, pollPage)
+	if errors.Is(err, errCompacted) {
+		return nil, apierrors.NewResourceExpired("The resourceVersion for the provided watch is too old.")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := b.observeRevision(before, page.current); err != nil {
+		return nil, err
+	}
+	return page.events, nil
 }
 
 func (w *watcher) matchesKey(key []byte) bool {

@@ -153,7 +153,7 @@ func (s *store) Delete(ctx context.Context, key string, out runtime.Object, prec
 			}
 			continue
 		}
-		r := s.b.submit(ctx, &write{key: []byte(preparedKey), delete: true, expect: origState.rev})
+		r := s.b.submit(ctx, &write{key: []byte(preparedKey), delete: true, expect: origState.rev, getOnFailure: true})
 		if r.err != nil {
 			return r.err
 		}
@@ -254,7 +254,7 @@ func (s *store) GuaranteedUpdate(ctx context.Context, key string, destination ru
 		if err := s.tooLarge(preparedKey, len(newData)); err != nil {
 			return err
 		}
-		r := s.b.submit(ctx, &write{key: []byte(preparedKey), value: newData, expect: origState.rev, ttl: int64(ttl)})
+		r := s.b.submit(ctx, &write{key: []byte(preparedKey), value: newData, expect: origState.rev, ttl: int64(ttl), getOnFailure: true})
 		if r.err != nil {
 			return r.err
 		}

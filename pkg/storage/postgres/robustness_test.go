@@ -1,0 +1,448 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apiserver/pkg/apis/example"
+	"k8s.io/apiserver/pkg/storage"
+
+	"github.com/calyptia/core-management-plane/internal/pgtest"
+)
+
+// TestWriteAfterClose submits writes while and after the backend closes:
+// every one returns (ErrClosed, or committed if it was queued before
+// Close), none hangs.
+func TestWriteAfterClose(t *testing.T) {
+	b, _ := newTestBackend(t, testOptions)
+	const n = 40
+	var (
+		wg       sync.WaitGroup
+		returned atomic.Int32
+		mu       sync.Mutex
+		errs     []string
+	)
+	start, closed := make(chan struct{}), make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			after := i >= n/2
+			if after {
+				<-closed
+			}
+			// No deadline: only the backend can make this return.
+			r := b.submit(context.Background(), &write{key: fmt.Appendf(nil, "/close/%d", i), value: []byte("v"), expect: anyRevision})
+			returned.Add(1)
+			if (after && !errors.Is(r.err, ErrClosed)) || (r.err != nil && !errors.Is(r.err, ErrClosed)) {
+				mu.Lock()
+				errs = append(errs, fmt.Sprintf("write %d (after Close: %v): %v", i, after, r.err))
+				mu.Unlock()
+			}
+		}()
+	}
+	close(start)
+	b.Close()
+	close(closed)
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%d of %d writes submitted around Close never returned", n-int(returned.Load()), n)
+	}
+	for _, e := range errs {
+		t.Error(e)
+	}
+}
+
+// TestQueuedWriteHonoursContext queues a write behind a batch that waits for
+// the revision lock: when its context ends it returns at once, saying it
+// was not applied, and it is never applied afterwards.
+func TestQueuedWriteHonoursContext(t *testing.T) {
+	opts := testOptions
+	opts.LockTimeout, opts.CommitTimeout = 10*time.Second, 15*time.Second
+	b, url := newTestBackend(t, opts)
+	ctx := context.Background()
+	release := holdRevisionLock(t, ctx, url)
+
+	first := make(chan writeResult, 1)
+	go func() {
+		wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		first <- b.submit(wctx, &write{key: []byte("/queued/first"), value: []byte("1"), expect: 0})
+	}()
+	// Let the committer take the first write and block on the lock.
+	pause(ctx, 500*time.Millisecond)
+
+	qctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	start := time.Now()
+	r := b.submit(qctx, &write{key: []byte("/queued/second"), value: []byte("2"), expect: 0})
+	cancel()
+	took := time.Since(start)
+	if r.err == nil || !strings.Contains(r.err.Error(), "not applied") || !errors.Is(r.err, context.DeadlineExceeded) {
+		t.Errorf("queued write whose context ended: err %v, want a deadline error saying it was not applied", r.err)
+	}
+	if took > 500*time.Millisecond+overrunSlack {
+		t.Errorf("queued write with a 500ms deadline returned after %v", took)
+	}
+
+	pause(ctx, time.Second)
+	release()
+	if r := <-first; r.err != nil || !r.ok {
+		t.Fatalf("the write waiting for the lock: ok %v, err %v", r.ok, r.err)
+	}
+	// One more write goes through the committer: the withdrawn one is not
+	// in a later batch either.
+	if r := b.submit(ctx, &write{key: []byte("/queued/third"), value: []byte("3"), expect: 0}); r.err != nil {
+		t.Fatal(r.err)
+	}
+	if row, _, err := b.get(ctx, []byte("/queued/second")); err != nil || row != nil {
+		t.Fatalf("the withdrawn write was applied (row %v, err %v)", row != nil, err)
+	}
+}
+
+// TestCompactionMarkerAfterDelete makes compaction's delete fail: no marker
+// may be written then, so no replica believes history gone that is still
+// there; once the delete succeeds, every replica learns of it.
+func TestCompactionMarkerAfterDelete(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	url := pgtest.NewDatabase(t)
+	opts := testOptions
+	opts.CompactionTimeout = time.Second
+	opts.PollInterval = 100 * time.Millisecond
+	a, other := newBackendAt(t, url, opts), newBackendAt(t, url, opts)
+	sa, sOther := newPodStore(t, a), newPodStore(t, other)
+	for i := range 5 {
+		pod := &example.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "c", Name: fmt.Sprintf("p%d", i)}}
+		if err := sa.Create(ctx, podKey("c", pod.Name), pod, &example.Pod{}, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	early := currentRev(t, a) - 2
+	for i := range 5 {
+		if _, err := writePod(ctx, sa, "MODIFIED", "c", fmt.Sprintf("p%d", i), "second"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	target := currentRev(t, a)
+
+	// Another session holds the compaction row: the delete times out.
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "SELECT rev FROM compaction WHERE id = 1 FOR UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Compact(ctx, target); err == nil {
+		t.Fatal("compaction succeeded while another session holds the compaction row")
+	}
+	var markers int
+	if err := a.pool.QueryRow(ctx, "SELECT count(*) FROM kv_log WHERE key = $1", []byte(compactRevKey)).Scan(&markers); err != nil {
+		t.Fatal(err)
+	}
+	if markers != 0 {
+		t.Errorf("a failed compaction wrote %d compaction markers", markers)
+	}
+	pause(ctx, 500*time.Millisecond) // several polls of the other replica
+	for name, b := range map[string]*Backend{"compacting": a, "other": other} {
+		if got := b.CompactRevision(); got >= target {
+			t.Errorf("%s replica believes history before %d is gone after a failed compaction (CompactRevision %d)", name, target, got)
+		}
+	}
+	list := &example.PodList{}
+	if err := sOther.GetList(ctx, "/pods/", storage.ListOptions{Recursive: true, Predicate: storage.Everything,
+		ResourceVersion: fmt.Sprint(early), ResourceVersionMatch: metav1.ResourceVersionMatchExact}, list); err != nil {
+		t.Errorf("reading at revision %d after a failed compaction: %v", early, err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := a.Compact(ctx, target); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.pool.QueryRow(ctx, "SELECT count(*) FROM kv_log WHERE key = $1", []byte(compactRevKey)).Scan(&markers); err != nil {
+		t.Fatal(err)
+	}
+	if markers != 1 {
+		t.Errorf("%d compaction markers after a compaction, want 1", markers)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for other.CompactRevision() < target {
+		if time.Now().After(deadline) {
+			t.Fatalf("the other replica did not learn of the compaction to %d (it has %d)", target, other.CompactRevision())
+		}
+		pause(ctx, 50*time.Millisecond)
+	}
+	err = sOther.GetList(ctx, "/pods/", storage.ListOptions{Recursive: true, Predicate: storage.Everything,
+		ResourceVersion: fmt.Sprint(early), ResourceVersionMatch: metav1.ResourceVersionMatchExact}, list)
+	if err == nil || !strings.Contains(err.Error(), "too old") {
+		t.Errorf("reading at revision %d after compacting to %d: %v, want too old", early, target, err)
+	}
+}
+
+// TestEventPageByteCap checks that one read of the event log carries at
+// most EventPageBytes (a single bigger event alone), for the poller and for
+// watches behind the memory window alike (both read through readEvents),
+// and that paging through still yields every event once, in order.
+func TestEventPageByteCap(t *testing.T) {
+	opts := testOptions
+	opts.EventPageBytes = 1 << 20
+	b, _ := newTestBackend(t, opts)
+	ctx := context.Background()
+	start := currentRev(t, b)
+	value := strings.Repeat("v", 300<<10)
+	const keys = 8
+	for round := range 2 { // creates, then updates: events with previous values
+		for i := range keys {
+			r := b.submit(ctx, &write{key: fmt.Appendf(nil, "/cap/%d", i), value: []byte(fmt.Sprint(round) + value), expect: anyRevision})
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+		}
+	}
+	huge := strings.Repeat("h", MaxObjectSize-1024) // alone over the cap
+	if r := b.submit(ctx, &write{key: []byte("/cap/huge"), value: []byte(huge), expect: anyRevision}); r.err != nil {
+		t.Fatal(r.err)
+	}
+	end := currentRev(t, b)
+
+	after, pages := start, 0
+	for after < end {
+		page, err := b.readEvents(ctx, b.pool, after, pollPage)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.events) == 0 {
+			t.Fatalf("no events after %d, though the log goes to %d", after, end)
+		}
+		total := 0
+		for i, e := range page.events {
+			if e.rev != after+1 {
+				t.Fatalf("event at %d after %d", e.rev, after)
+			}
+			after = e.rev
+			if i > 0 && total+e.size() > opts.EventPageBytes+64*len(page.events) {
+				t.Errorf("page %d: %d events carry %d bytes, over the %d byte cap", pages, len(page.events), total+e.size(), opts.EventPageBytes)
+			}
+			total += e.size()
+		}
+		if page.more != (after < end) {
+			t.Errorf("page %d ends at %d of %d but says more=%v", pages, after, end, page.more)
+		}
+		pages++
+	}
+	// 16 events of about 300 KiB (the updates carry twice that) and one of
+	// 1.5 MiB cannot come in fewer pages than this under a 1 MiB cap.
+	if pages < 9 {
+		t.Errorf("%d events in %d pages: the byte cap did not cut them", end-start, pages)
+	}
+}
+
+// TestCommitterReadsNoValues overwrites keys that hold large values: the
+// committer's connection must not carry those values back (only failed
+// conditions need the current row, and callers read it themselves, outside
+// the revision lock).
+func TestCommitterReadsNoValues(t *testing.T) {
+	ctx := context.Background()
+	proxy, url := startFaultProxy(t, pgtest.NewDatabase(t))
+	b := newBackendAt(t, url, testOptions)
+	big := []byte(strings.Repeat("b", 1<<20))
+	const keys = 12
+	for i := range keys {
+		if r := b.submit(ctx, &write{key: fmt.Appendf(nil, "/big/%d", i), value: big, expect: anyRevision}); r.err != nil {
+			t.Fatal(r.err)
+		}
+	}
+	before := proxy.toClientOf("commit_writes")
+	var wg sync.WaitGroup
+	for i := range keys {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Unconditional, and conditional on a wrong revision: neither needs the value.
+			if r := b.submit(ctx, &write{key: fmt.Appendf(nil, "/big/%d", i), value: []byte("small"), expect: anyRevision}); r.err != nil {
+				t.Error(r.err)
+			}
+			if r := b.submit(ctx, &write{key: fmt.Appendf(nil, "/big/%d", i), value: []byte("x"), expect: 1}); r.err != nil || r.ok {
+				t.Errorf("conditional write on a wrong revision: ok %v, err %v", r.ok, r.err)
+			}
+		}()
+	}
+	wg.Wait()
+	got := proxy.toClientOf("commit_writes") - before
+	if before == 0 {
+		t.Fatal("no traffic seen on the committer's connection; the test does not measure it")
+	}
+	if got > 256<<10 {
+		t.Errorf("the committer's connection received %d bytes for %d writes over %d MiB of current values", got, 2*keys, keys)
+	}
+	t.Logf("committer connection: %d bytes back for %d writes", got, 2*keys)
+}
+
+// countingTracer counts the statements a pool sends, by SQL text.
+type countingTracer struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *countingTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	c.mu.Lock()
+	c.n[d.SQL]++
+	c.mu.Unlock()
+	return ctx
+}
+func (c *countingTracer) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+func (c *countingTracer) count(sql string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[sql]
+}
+
+// TestPagedListCost pages through a large collection at an older revision
+// and checks that the work per page is the page (plus the writes since that
+// revision), not the rest of the collection: the page query's plan touches
+// O(page) rows, the remaining item count is exact on every page, and the
+// collection is counted once, not once per page.
+func TestPagedListCost(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tracer := &countingTracer{n: map[string]int{}}
+	cfg.ConnConfig.Tracer = tracer
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	b, err := NewBackend(ctx, pool, testOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	s := newPodStore(t, b)
+
+	const total, limit, changed = 3000, 100, 50
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64)
+	for i := range total {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			name := fmt.Sprintf("p%05d", i)
+			pod := &example.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "big", Name: name}}
+			if err := s.Create(ctx, podKey("big", name), pod, &example.Pod{}, 0); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	listRev := currentRev(t, b)
+	// Changes after the list's revision: updates and deletions the pages
+	// must look through history for.
+	for i := range changed {
+		name := fmt.Sprintf("p%05d", i*7)
+		if i%2 == 0 {
+			if _, err := writePod(ctx, s, "MODIFIED", "big", name, "later"); err != nil {
+				t.Fatal(err)
+			}
+		} else if _, err := writePod(ctx, s, "DELETED", "big", name, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The plan of one page, read at the old revision and at the current one,
+	// with statistics as autovacuum keeps them (a table filled a moment ago
+	// looks empty to the planner, which then sorts the whole range).
+	if _, err := b.pool.Exec(ctx, "ANALYZE kv, kv_log"); err != nil {
+		t.Fatal(err)
+	}
+	for _, rev := range []int64{listRev, currentRev(t, b)} {
+		rows := planRows(t, b, sqlRangePage, []byte("/pods/big/"), prefixEnd([]byte("/pods/big/")), rev, int64(limit+1))
+		if bound := 10 * (limit + changed); rows > bound {
+			t.Errorf("one page of %d at revision %d touches %d rows (bound %d): the cost grows with the collection", limit, rev, rows, bound)
+		}
+		t.Logf("page plan at revision %d: %d rows", rev, rows)
+	}
+
+	countsBefore := tracer.count(sqlRangeCount)
+	opts := storage.ListOptions{Recursive: true, ResourceVersion: fmt.Sprint(listRev), ResourceVersionMatch: metav1.ResourceVersionMatchExact,
+		Predicate: storage.SelectionPredicate{Label: storage.Everything.Label, Field: storage.Everything.Field, Limit: limit}}
+	seen := 0
+	for page := 0; ; page++ {
+		list := &example.PodList{}
+		if err := s.GetList(ctx, "/pods/big/", opts, list); err != nil {
+			t.Fatal(err)
+		}
+		seen += len(list.Items)
+		for _, p := range list.Items {
+			if p.Labels["op"] == "later" {
+				t.Fatalf("page %d at revision %d holds %s as updated after it", page, listRev, p.Name)
+			}
+		}
+		if list.Continue == "" {
+			if list.RemainingItemCount != nil {
+				t.Errorf("last page reports %d remaining", *list.RemainingItemCount)
+			}
+			break
+		}
+		if list.RemainingItemCount == nil || *list.RemainingItemCount != int64(total-seen) {
+			t.Fatalf("page %d: remainingItemCount %v, want %d", page, list.RemainingItemCount, total-seen)
+		}
+		opts.Predicate.Continue = list.Continue
+		opts.ResourceVersion, opts.ResourceVersionMatch = "", ""
+	}
+	if seen != total {
+		t.Errorf("pages at revision %d held %d pods, want %d", listRev, seen, total)
+	}
+	if n := tracer.count(sqlRangeCount) - countsBefore; n != 1 {
+		t.Errorf("the collection was counted %d times for %d pages, want once", n, total/limit)
+	}
+}
+
+// planRows runs sql under EXPLAIN ANALYZE and sums the rows every plan node
+// produced (times its loops): the work the statement did.
+func planRows(t *testing.T, b *Backend, sql string, args ...any) int {
+	t.Helper()
+	var plan []map[string]any
+	if err := b.pool.QueryRow(context.Background(), "EXPLAIN (ANALYZE, FORMAT JSON) "+sql, args...).Scan(&plan); err != nil {
+		t.Fatal(err)
+	}
+	var walk func(n map[string]any) int
+	walk = func(n map[string]any) int {
+		rows, _ := n["Actual Rows"].(float64)
+		loops, _ := n["Actual Loops"].(float64)
+		sum := int(rows * max(loops, 1))
+		if kids, ok := n["Plans"].([]any); ok {
+			for _, k := range kids {
+				sum += walk(k.(map[string]any))
+			}
+		}
+		return sum
+	}
+	return walk(plan[0]["Plan"].(map[string]any))
+}

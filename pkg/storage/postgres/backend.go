@@ -295,15 +295,24 @@ func (b *Backend) Close() {
 // event log that feeds every watch keeps up, and the database's revision
 // has not gone backwards.
 func (b *Backend) ReadyCheck(ctx context.Context) error {
+	if err := b.watchHealth(); err != nil {
+		return err
+	}
+	if _, err := b.currentRevision(ctx); err != nil {
+		return fmt.Errorf("postgres storage: %w", err)
+	}
+	return nil
+}
+
+// watchHealth is what readiness knows without asking PostgreSQL: whether
+// the revision went backwards and whether the event log keeps up.
+func (b *Backend) watchHealth() error {
 	if err := b.regressionErr(); err != nil {
 		return fmt.Errorf("postgres storage: %w", err)
 	}
 	if age, lastErr := b.events.pollAge(); age > b.opts.ReadyMaxPollAge {
 		return fmt.Errorf("postgres storage: watch events not read from PostgreSQL for %s (limit %s); last error: %v",
 			age.Round(time.Millisecond), b.opts.ReadyMaxPollAge, lastErr)
-	}
-	if _, err := b.currentRevision(ctx); err != nil {
-		return fmt.Errorf("postgres storage: %w", err)
 	}
 	return nil
 }

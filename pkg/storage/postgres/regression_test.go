@@ -90,8 +90,9 @@ func TestRevisionRegression(t *testing.T) {
 		t.Errorf("the refused write moved the database's revision from %d to %d", backupRev, dbRev)
 	}
 	for name, call := range map[string]func() error{
-		"ReadyCheck": func() error { return b.ReadyCheck(ctx) },
-		"Get":        func() error { return s.Get(ctx, podKey("r", "before-0"), storage.GetOptions{}, &example.Pod{}) },
+		"ReadyCheck":     func() error { return b.ReadyCheck(ctx) },
+		"ReadinessCheck": s.ReadinessCheck,
+		"Get":            func() error { return s.Get(ctx, podKey("r", "before-0"), storage.GetOptions{}, &example.Pod{}) },
 		"GetList": func() error {
 			return s.GetList(ctx, "/pods/", storage.ListOptions{Recursive: true, Predicate: storage.Everything}, &example.PodList{})
 		},

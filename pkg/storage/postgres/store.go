@@ -142,7 +142,10 @@ func (s *store) Versioner() storage.Versioner { return s.versioner }
 
 func (s *store) CompactRevision() int64 { return s.b.CompactRevision() }
 
-func (s *store) ReadinessCheck() error { return nil }
+// ReadinessCheck fails while the backend refuses to serve (its revision
+// went backwards) or its event log lags; it sends no query, since the
+// registry may call it often.
+func (s *store) ReadinessCheck() error { return s.b.watchHealth() }
 
 func (s *store) RequestWatchProgress(ctx context.Context) error {
 	return s.b.events.requestProgress(ctx)

@@ -30,7 +30,10 @@ import (
 // have applied; it is fenced by its deadline (commit_writes refuses a write
 // that reaches the revision lock later), so it is modelled as pending until
 // its deadline plus linFenceSlack, not until the end of the history: a
-// write that applied after its caller gave up makes the history fail too.
+// write that applied after its caller gave up, and is then read, makes the
+// history fail too. (Here a late write mostly fails its own condition,
+// since others changed the key meanwhile; TestWriteFencedByDeadline checks
+// the fence itself.)
 func TestLinearizable(t *testing.T) {
 	const (
 		clients = 6

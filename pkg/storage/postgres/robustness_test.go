@@ -446,3 +446,62 @@ func planRows(t *testing.T, b *Backend, sql string, args ...any) int {
 	}
 	return walk(plan[0]["Plan"].(map[string]any))
 }
+
+// TestWriteFencedByDeadline sends a write whose bytes are held up in the
+// network (a frozen connection) past its caller's deadline and then
+// delivered: the caller has been told it failed, so the database must
+// refuse it when it finally arrives rather than apply it late.
+func TestWriteFencedByDeadline(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dbURL := pgtest.NewDatabase(t)
+	proxy, url := startFaultProxy(t, dbURL)
+	b := newBackendAt(t, url, testOptions)
+	// The committer's statement is prepared on its connection now, so the
+	// write below goes out in one flight that the proxy holds whole.
+	if r := b.submit(ctx, &write{key: []byte("/fence/warm-up"), value: []byte("v"), expect: anyRevision}); r.err != nil {
+		t.Fatal(r.err)
+	}
+	proxy.setMode(proxyFreeze)
+	const deadline = time.Second
+	wctx, wcancel := context.WithTimeout(ctx, deadline)
+	start := time.Now()
+	r := b.submit(wctx, &write{key: []byte("/fence/late"), value: []byte("v"), expect: 0})
+	wcancel()
+	if r.err == nil {
+		t.Fatal("a write through a frozen connection succeeded")
+	}
+	if took := time.Since(start); took > deadline+overrunSlack {
+		t.Errorf("a write with a %v deadline returned after %v: %v", deadline, took, r.err)
+	}
+	// Long enough for the client to give up on the connection too; then
+	// the held bytes reach PostgreSQL.
+	pause(ctx, 3*time.Second)
+	proxy.setMode(proxyPass)
+	pause(ctx, 2*time.Second)
+
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM kv WHERE key = $1", []byte("/fence/late")).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Fatalf("the write was applied after its caller's deadline (it failed with %v)", r.err)
+	}
+	// The backend recovers its committer connection and writes again.
+	deadlineAt := time.Now().Add(30 * time.Second)
+	for {
+		r := b.submit(ctx, &write{key: []byte("/fence/after"), value: []byte("v"), expect: anyRevision})
+		if r.err == nil {
+			break
+		}
+		if time.Now().After(deadlineAt) {
+			t.Fatalf("no write succeeded after the connection thawed: %v", r.err)
+		}
+		pause(ctx, 100*time.Millisecond)
+	}
+}

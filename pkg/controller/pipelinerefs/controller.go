@@ -24,11 +24,8 @@ import (
 	clientset "github.com/calyptia/core-management-plane/pkg/generated/clientset/versioned"
 	informers "github.com/calyptia/core-management-plane/pkg/generated/informers/externalversions"
 	listers "github.com/calyptia/core-management-plane/pkg/generated/listers/core/v1"
+	"github.com/calyptia/core-management-plane/pkg/registry/core/pipeline/references"
 )
-
-// ConditionReferencesResolved is True when the pipeline's core instance and
-// resource profile exist. (Secret and file references are part of ConfigValid.)
-const ConditionReferencesResolved = "ReferencesResolved"
 
 // Controller keeps the ReferencesResolved and ConfigValid conditions of
 // pipelines current.
@@ -176,24 +173,14 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 	if err != nil {
 		return err
 	}
-	refs, err := c.checkReferences(p)
+	r, err := references.Check(ctx, pipelineOf(p), listerLookup{c})
 	if err != nil {
 		return err
 	}
-	cfg, parsed, err := c.checkConfigReferences(p)
-	if err != nil {
-		return err
-	}
-
 	updated := p.DeepCopy()
-	changed := meta.SetStatusCondition(&updated.Status.Conditions, refs)
-	if parsed {
-		// ConfigValid also covers syntax and plugins, which the API validates
-		// on write; this controller only turns it False for unresolved
-		// references, and back to True once they resolve.
-		changed = setConfigValid(&updated.Status.Conditions, cfg) || changed
-	}
-	if !changed {
+	// The API server sets the same conditions when a pipeline is written, so this finds a
+	// change only when a referenced object came or went since.
+	if !references.Apply(&updated.Status.Conditions, r) {
 		return nil
 	}
 	_, err = c.client.CoreV1().Pipelines(p.Namespace).UpdateStatus(ctx, updated, metav1.UpdateOptions{FieldManager: "cloud-api-pipeline-references"})
@@ -206,6 +193,6 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 		return fmt.Errorf("updating status of pipeline %s: %w", key, err)
 	}
 	klog.FromContext(ctx).V(2).Info("Updated pipeline reference conditions", "pipeline", key,
-		ConditionReferencesResolved, refs.Status, corev1.PipelineConditionConfigValid, cfg.Status)
+		ConditionReferencesResolved, r.References.Status, corev1.PipelineConditionConfigValid, r.Config.Status)
 	return nil
 }

@@ -31,7 +31,8 @@ func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, me
 	if err != nil {
 		return nil, fmt.Errorf("core instances: %w", err)
 	}
-	pipelines, err := pipeline.NewStorage(scheme, optsGetter)
+	refs := &pipeline.Referenced{}
+	pipelines, err := pipeline.NewStorage(scheme, optsGetter, refs)
 	if err != nil {
 		return nil, fmt.Errorf("pipelines: %w", err)
 	}
@@ -44,6 +45,8 @@ func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, me
 	if err != nil {
 		return nil, fmt.Errorf("resource profiles: %w", err)
 	}
+	// Pipelines are written with their reference conditions set, read from these stores.
+	refs.CoreInstances, refs.ResourceProfiles, refs.PipelineSecrets = coreInstances, profiles, secrets
 	out := map[string]rest.Storage{
 		"coreinstances":        coreInstances,
 		"coreinstances/status": coreInstanceStatus,

@@ -119,7 +119,7 @@ func TestNewStorageKeys(t *testing.T) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	want := []string{"coreinstances", "coreinstances/status", "pipelines", "pipelines/scale", "pipelines/status", "pipelinesecrets", "resourceprofiles"}
+	want := []string{"coreinstances", "coreinstances/status", "pipelines", "pipelines/scale", "pipelines/status", "pipelines/tap", "pipelinesecrets", "resourceprofiles"}
 	if len(keys) != len(want) {
 		t.Fatalf("keys = %v, want %v", keys, want)
 	}

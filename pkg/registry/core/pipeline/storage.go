@@ -48,8 +48,9 @@ type Storage struct {
 }
 
 // NewStorage returns the pipelines resource, its status subresource and its scale subresource.
-func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter) (*Storage, error) {
-	strategy := NewStrategy(scheme)
+// refs (may be nil) reads what pipelines refer to; see Referenced.
+func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, refs *Referenced) (*Storage, error) {
+	strategy := NewStrategy(scheme, refs)
 	store := &genericregistry.Store{
 		NewFunc:                   func() runtime.Object { return &core.Pipeline{} },
 		NewListFunc:               func() runtime.Object { return &core.PipelineList{} },

@@ -5,6 +5,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
@@ -28,11 +29,13 @@ import (
 // the data plane owns status (through the status subresource).
 type Strategy struct {
 	namespaced.Defaults
+	// refs sets the reference conditions on writes; nil leaves them to the controller.
+	refs *Referenced
 }
 
-// NewStrategy returns the main resource's strategy.
-func NewStrategy(typer runtime.ObjectTyper) Strategy {
-	return Strategy{namespaced.NewDefaults(typer)}
+// NewStrategy returns the main resource's strategy; refs may be nil.
+func NewStrategy(typer runtime.ObjectTyper, refs *Referenced) Strategy {
+	return Strategy{Defaults: namespaced.NewDefaults(typer), refs: refs}
 }
 
 // GetResetFields tells server-side apply that the main resource never changes status.
@@ -43,20 +46,25 @@ func (Strategy) GetResetFields() map[fieldpath.APIVersion]*fieldpath.Set {
 }
 
 // PrepareForCreate drops any status the client sent: a new pipeline is New until the data plane
-// says otherwise.
-func (Strategy) PrepareForCreate(_ context.Context, obj runtime.Object) {
+// says otherwise, with its reference conditions as things stand.
+func (s Strategy) PrepareForCreate(ctx context.Context, obj runtime.Object) {
 	p := obj.(*core.Pipeline)
 	p.Status = core.PipelineStatus{Phase: core.PipelinePhaseNew}
 	p.Generation = 1
+	s.refs.setConditions(ctx, p)
 }
 
 // PrepareForUpdate keeps the stored status and bumps the generation when the spec changed, so the
-// data plane can tell (status.observedGeneration) whether it has caught up.
-func (Strategy) PrepareForUpdate(_ context.Context, obj, old runtime.Object) {
+// data plane can tell (status.observedGeneration) whether it has caught up; a new spec gets its
+// reference conditions checked again.
+func (s Strategy) PrepareForUpdate(ctx context.Context, obj, old runtime.Object) {
 	p, oldP := obj.(*core.Pipeline), old.(*core.Pipeline)
 	p.Status = oldP.Status
 	if !apiequality.Semantic.DeepEqual(p.Spec, oldP.Spec) {
 		p.Generation = oldP.Generation + 1
+		// The old object's conditions stay as they were.
+		p.Status.Conditions = slices.Clone(oldP.Status.Conditions)
+		s.refs.setConditions(ctx, p)
 	}
 }
 

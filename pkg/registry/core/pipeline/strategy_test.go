@@ -51,7 +51,7 @@ func newPipeline() *core.Pipeline {
 }
 
 func TestPrepareForCreate(t *testing.T) {
-	s := NewStrategy(newScheme(t))
+	s := NewStrategy(newScheme(t), nil)
 	p := newPipeline()
 	s.PrepareForCreate(context.Background(), p)
 	if p.Status.Phase != core.PipelinePhaseNew || p.Status.Replicas != 0 || p.Status.Selector != "" {
@@ -74,7 +74,7 @@ func TestPrepareForUpdate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := NewStrategy(newScheme(t))
+			s := NewStrategy(newScheme(t), nil)
 			old := newPipeline()
 			p := old.DeepCopy()
 			tt.mutate(p)
@@ -90,7 +90,7 @@ func TestPrepareForUpdate(t *testing.T) {
 }
 
 func TestStatusStrategyKeepsSpecAndLabels(t *testing.T) {
-	s := NewStatusStrategy(NewStrategy(newScheme(t)))
+	s := NewStatusStrategy(NewStrategy(newScheme(t), nil))
 	old := newPipeline()
 	p := old.DeepCopy()
 	p.Spec.Replicas = ptr.To[int32](9)
@@ -114,7 +114,7 @@ func TestStatusStrategyKeepsSpecAndLabels(t *testing.T) {
 }
 
 func TestResetFields(t *testing.T) {
-	main := NewStrategy(newScheme(t))
+	main := NewStrategy(newScheme(t), nil)
 	status := NewStatusStrategy(main)
 	version := fieldpath.APIVersion("core.calyptia.com/v1")
 	tests := []struct {
@@ -149,7 +149,7 @@ func TestResetFields(t *testing.T) {
 }
 
 func TestValidateUpdateKindIsImmutable(t *testing.T) {
-	s := NewStrategy(newScheme(t))
+	s := NewStrategy(newScheme(t), nil)
 	old := newPipeline()
 	p := old.DeepCopy()
 	p.Spec.Kind = core.PipelineKindDaemonSet

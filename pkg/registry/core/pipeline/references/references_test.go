@@ -1,4 +1,4 @@
-package pipelinerefs
+package references
 
 import (
 	"slices"
@@ -39,7 +39,7 @@ func TestSetConfigValid(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			conds := slices.Clone(tt.current)
-			if got := setConfigValid(&conds, tt.set); got != tt.wantChanged {
+			if got := SetConfigValid(&conds, tt.set); got != tt.wantChanged {
 				t.Errorf("changed = %v, want %v", got, tt.wantChanged)
 			}
 			if len(conds) != 1 || conds[0].Reason != tt.wantReason {

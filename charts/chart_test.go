@@ -877,8 +877,8 @@ cloudApi: {image: {digest: "sha256:`+strings.Repeat("a", 64)+`"}}
 			}
 		}
 	}
-	if workloads != 4 {
-		t.Errorf("%d workloads, want cloud-api, core-operator, postgres and influxdb", workloads)
+	if workloads != 5 {
+		t.Errorf("%d workloads, want cloud-api, core, core-operator, postgres and influxdb", workloads)
 	}
 	if img := container(t, must(t, r, "Deployment", testNamespace, "cloud-api"), "cloud-api")["image"]; img != "mirror.example.com/calyptia/cloud-api@sha256:"+strings.Repeat("a", 64) {
 		t.Errorf("digest-pinned image %v", img)
@@ -989,6 +989,8 @@ func TestLint(t *testing.T) {
 		`ingress: {enabled: true, hosts: [{host: a.example.com}]}`,
 		`operator: {enabled: true, coreInstance: production}`,
 		`monitoring: {serviceMonitor: {enabled: true}}`,
+		`core: {authProxy: {enabled: true, clientCASecret: proxy-ca}, ingress: {enabled: true, hosts: [{host: ui.example.com}]}}`,
+		`core: {tls: {enabled: false}, secureCookie: false}`,
 	} {
 		var v map[string]any
 		if err := yaml.Unmarshal([]byte(values), &v); err != nil {

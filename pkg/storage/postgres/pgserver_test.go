@@ -34,6 +34,9 @@ type privatePostgres struct {
 // /usr/lib/postgresql/<version>/bin, or $PATH.
 func postgresBinDir() (string, error) {
 	if d := os.Getenv("PG_BINDIR"); d != "" {
+		if _, err := os.Stat(filepath.Join(d, "initdb")); err != nil {
+			return "", fmt.Errorf("PG_BINDIR=%s: %w", d, err)
+		}
 		return d, nil
 	}
 	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
@@ -56,12 +59,17 @@ func postgresBinDir() (string, error) {
 // startPrivatePostgres initialises and starts a PostgreSQL instance on a
 // free local port; it is stopped and removed when t ends. PostgreSQL refuses
 // to run as root, so under root it runs as the postgres (or nobody) user.
-// Any failure fails t: the fault tests must not silently not run.
+// Without PostgreSQL's server binaries the test is skipped, saying so, but
+// fails under CI=true, where the restart tests must not silently not run;
+// any other failure fails t.
 func startPrivatePostgres(t *testing.T) *privatePostgres {
 	t.Helper()
 	binDir, err := postgresBinDir()
 	if err != nil {
-		t.Fatalf("the fault tests need a PostgreSQL installation: %v", err)
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("the PostgreSQL restart tests need PostgreSQL's server binaries: %v", err)
+		}
+		t.Skipf("skipping: the PostgreSQL restart tests need PostgreSQL's server binaries (initdb, pg_ctl): %v", err)
 	}
 	p := &privatePostgres{binDir: binDir}
 	base := ""

@@ -23,11 +23,34 @@ help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## Build every binary into bin/.
+build: ui ## Build every binary into bin/ (the web UI's assets first, embedded into core).
 	$(GO) build -o bin/ ./cmd/...
 
+# The web UI (web/): TypeScript and Preact, built by Vite into web/dist/ui, which cmd/core
+# embeds. The build output is not committed: without it core serves a page saying so, and
+# go build/vet/test still work on a clean clone. npm ci installs exactly package-lock.json.
+UI_SOURCES := $(shell find web/src -type f 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json
+
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	@touch $@
+
+web/dist/ui/index.html: web/node_modules/.package-lock.json $(UI_SOURCES)
+	cd web && npm run --silent build
+
+.PHONY: ui
+ui: web/dist/ui/index.html ## Build the web UI's assets into web/dist/ui (npm ci, then Vite), for core to embed.
+
+.PHONY: ui-test
+ui-test: web/node_modules/.package-lock.json ## Typecheck (tsc) and unit-test (Vitest) the web UI.
+	cd web && npm run --silent typecheck && npm test --silent
+
+.PHONY: run-ui
+run-ui: ## Serve the UI's sources with live reload (Vite) against a core on :3000 (CORE_URL), e.g. the one make run starts.
+	cd web && npm run dev
+
 .PHONY: run
-run: tools ## Run the whole plane locally: etcd, kube-apiserver, cloud-api behind an APIService on PostgreSQL, fake nodes and data plane agents for the examples; prints an admin kubeconfig.
+run: tools ui ## Run the whole plane locally: etcd, kube-apiserver, cloud-api behind an APIService on PostgreSQL, fake nodes and data plane agents for the examples; prints an admin kubeconfig.
 	@# Fluent Bit, when its distribution is at hand, lets the example host-mode pipelines run.
 	@[ -x bin/fluent-bit ] || $(MAKE) --no-print-directory bin/fluent-bit 2>/dev/null || true
 	hack/local-cluster.sh
@@ -48,7 +71,7 @@ fuzz: ## Run each Fluent Bit config fuzz target for FUZZTIME (default 5s).
 	done
 
 .PHONY: test
-test: lint verify-codegen fuzz ## Lint, verify generated code, then run every unit and integration test (needs PostgreSQL; started if stopped).
+test: lint verify-codegen fuzz ui-test ## Lint, verify generated code, typecheck and test the web UI, then run every unit and integration test (needs PostgreSQL; started if stopped).
 	hack/ensure-postgres.sh
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 
@@ -89,7 +112,7 @@ manifests: ## Render artifacts/deploy from the Helm chart (charts/calyptia-core 
 	$(GO) run ./hack/manifests
 
 .PHONY: images
-images: ## Build OCI image tarballs of every cmd/ binary into bin/images/ (static binaries, no Docker daemon or base image; IMAGE_REGISTRY, VERSION).
+images: ui ## Build OCI image tarballs of every cmd/ binary into bin/images/ (static binaries, no Docker daemon or base image; IMAGE_REGISTRY, VERSION).
 	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct 2>/dev/null || echo 0) \
 	  $(GO) run ./hack/images -out bin/images -registry $(IMAGE_REGISTRY) -version $(VERSION) -revision "$$(git rev-parse --short HEAD 2>/dev/null)"
 
@@ -120,6 +143,10 @@ bin/victoria-metrics:
 
 .PHONY: victoria-metrics
 victoria-metrics: bin/victoria-metrics ## Install Debian's victoria-metrics into bin/ (the InfluxDB write API the metric store's tests write to).
+
+.PHONY: chromium
+chromium: ## Install Debian's chromium (as root) for the web UI's browser tests; they take CHROMIUM, else chromium on PATH.
+	hack/install-chromium.sh
 
 # Real-cluster tooling: hack/tools is a module of its own so that k8s.io/kubernetes stays out of
 # the main module. kube-apiserver, kube-controller-manager, kube-scheduler and kubectl come from
@@ -169,7 +196,7 @@ tools: bin/etcd bin/kube-apiserver bin/kube-controller-manager bin/kube-schedule
 	  $(MAKE) --no-print-directory bin/kubectl; fi
 
 .PHONY: e2e
-e2e: tools ## End-to-end tests: cloud-api behind a real kube-apiserver, etcd, kubectl and kwok's fake nodes (needs PostgreSQL).
+e2e: tools ui chromium ## End-to-end tests: cloud-api behind a real kube-apiserver, etcd, kubectl and kwok's fake nodes, the web UI in headless chromium (needs PostgreSQL).
 	hack/ensure-postgres.sh
 	$(GO) vet -tags e2e ./test/e2e/...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) -tags e2e ./test/e2e/...

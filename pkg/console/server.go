@@ -200,12 +200,13 @@ func (s *Server) identify(r *http.Request) (identity, error) {
 			id = identity{user: u.GetName(), groups: u.GetGroups(), extra: u.GetExtra()}
 		}
 	}
-	stripIdentityHeaders(r.Header, s.cfg.AuthProxy)
-	if id.viaProxy() {
-		return id, nil
-	}
+	var token string
 	if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
-		id.token = c.Value
+		token = c.Value
+	}
+	stripIdentityHeaders(r.Header, s.cfg.AuthProxy)
+	if !id.viaProxy() {
+		id.token = token
 	}
 	return id, nil
 }

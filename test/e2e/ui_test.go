@@ -231,7 +231,7 @@ data: {token: %s}
 	}
 	defer agent.Stop(15 * time.Second)
 
-	core, err := cluster.StartCore(ctx, coreBin, "http")
+	core, err := cluster.StartCore(ctx, coreBin, framework.CoreOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

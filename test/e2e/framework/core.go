@@ -27,11 +27,23 @@ type Core struct {
 	Kubeconfig string
 }
 
-// StartCore runs the web UI as its ServiceAccount, on a free loopback port, with more flags in
-// args; scheme is "http" or "https" (then args must name the serving certificate). The
-// ServiceAccount may only impersonate (what the auth proxy mode needs): users' calls carry
-// their own tokens.
-func (c *Cluster) StartCore(ctx context.Context, binary, scheme string, args ...string) (*Core, error) {
+// CoreOptions configures StartCore.
+type CoreOptions struct {
+	// Listen is the address to serve on; empty: a free loopback port.
+	Listen string
+	// Scheme is "http" (default) or "https" (then Args name the serving certificate).
+	Scheme string
+	// Args are more flags.
+	Args []string
+}
+
+// StartCore runs the web UI as its ServiceAccount. The ServiceAccount may only impersonate
+// (what the auth proxy mode needs): users' calls carry their own tokens.
+func (c *Cluster) StartCore(ctx context.Context, binary string, opts CoreOptions) (*Core, error) {
+	scheme := opts.Scheme
+	if scheme == "" {
+		scheme = "http"
+	}
 	cs, err := c.AdminClient()
 	if err != nil {
 		return nil, err
@@ -69,15 +81,18 @@ func (c *Cluster) StartCore(ctx context.Context, binary, scheme string, args ...
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	var lastErr error
 	for range startTries {
-		port, err := FreePort()
-		if err != nil {
-			return nil, err
+		addr := opts.Listen
+		if addr == "" {
+			port, err := FreePort()
+			if err != nil {
+				return nil, err
+			}
+			addr = "127.0.0.1:" + itoa(port)
 		}
-		addr := "127.0.0.1:" + itoa(port)
 		core.URL = scheme + "://" + addr
 		c.logf("starting core on %s", core.URL)
 		core.Process, err = StartProcess("core", filepath.Join(c.Dir, "logs", "core.log"), binary,
-			append([]string{"--listen=" + addr, "--kubeconfig=" + core.Kubeconfig}, args...)...)
+			append([]string{"--listen=" + addr, "--kubeconfig=" + core.Kubeconfig}, opts.Args...)...)
 		if err != nil {
 			return nil, err
 		}
@@ -86,7 +101,7 @@ func (c *Cluster) StartCore(ctx context.Context, binary, scheme string, args ...
 			return core, nil
 		}
 		core.Stop(stopGrace)
-		if !portInUse(core.LogFile) {
+		if opts.Listen != "" || !portInUse(core.LogFile) {
 			break
 		}
 	}

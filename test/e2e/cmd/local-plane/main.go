@@ -35,6 +35,7 @@ func main() {
 	dbURL := flag.String("database-url", os.Getenv("DATABASE_URL"),
 		"PostgreSQL database for cloud-api; default: database calyptia_core_plane on the local server, created when missing")
 	replicas := flag.Int("replicas", 1, "cloud-api replicas on the database (the APIService points at the first)")
+	flag.StringVar(&uiListen, "ui-listen", "127.0.0.1:3000", "address of the web UI (core)")
 	klog.InitFlags(nil)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -44,6 +45,9 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// uiListen is where core serves the UI.
+var uiListen string
 
 func run(ctx context.Context, dir, dbURL string, replicas int) error {
 	root, err := framework.RepoRoot()
@@ -140,6 +144,26 @@ func run(ctx context.Context, dir, dbURL string, replicas int) error {
 		agents = append(agents, "none for edge-store-042: no Fluent Bit in $FLUENT_BIT, bin/ or PATH (make fluent-bit)")
 	}
 
+	// The web UI, and a token of a cluster-admin ServiceAccount to log in with.
+	logf("building core (the web UI)")
+	coreBin, err := framework.BuildCommand(ctx, root, binDir, "core")
+	if err != nil {
+		return err
+	}
+	ui, err := cluster.StartCore(ctx, coreBin, framework.CoreOptions{Listen: uiListen})
+	if err != nil {
+		return err
+	}
+	defer ui.Stop(15 * time.Second)
+	adminToken, err := cluster.ServiceAccountUser(ctx, "default", "local-admin", "cluster-admin", true)
+	if err != nil {
+		return err
+	}
+	tokenFile := filepath.Join(dir, "local-admin.token")
+	if err := os.WriteFile(tokenFile, []byte(adminToken+"\n"), 0o600); err != nil {
+		return err
+	}
+
 	// Name the kubectl `make tools` built when it did: the one on PATH is then
 	// too far from this kube-apiserver's version.
 	k := "kubectl"
@@ -156,10 +180,20 @@ Logs are in %s. In another terminal, from %s:
   %s get calyptia
   %s get pipelines
 
-Stop it with Ctrl-C.
-`, cluster.APIServerURL, servers[0].URL, strings.Join(agents, "; "), filepath.Join(dir, "logs"), root, cluster.AdminKubeconfig, k, k, k)
+The web UI is at %s (UI_LISTEN to change); log in as the local admin (cluster-admin) with the
+token in %s:
 
-	exited := make(chan error, len(servers))
+  %s
+
+Stop it with Ctrl-C.
+`, cluster.APIServerURL, servers[0].URL, strings.Join(agents, "; "), filepath.Join(dir, "logs"), root, cluster.AdminKubeconfig, k, k, k,
+		ui.URL, tokenFile, adminToken)
+
+	exited := make(chan error, len(servers)+1)
+	go func() {
+		<-ui.Exited()
+		exited <- fmt.Errorf("core exited (log: %s)", ui.LogFile)
+	}()
 	for _, s := range servers {
 		go func() {
 			<-s.Exited()

@@ -183,7 +183,10 @@ func TestCSRF(t *testing.T) {
 		{name: "same origin with the token", mutate: func(*http.Request) {}, want: http.StatusOK},
 		{name: "no header", mutate: func(r *http.Request) { r.Header.Del(CSRFHeader) }, want: http.StatusForbidden},
 		{name: "header differs from the cookie", mutate: func(r *http.Request) { r.Header.Set(CSRFHeader, csrf+"x") }, want: http.StatusForbidden},
-		{name: "no cookie", mutate: func(r *http.Request) { r.Header.Del("Cookie"); r.AddCookie(&http.Cookie{Name: SessionCookie, Value: userToken}) }, want: http.StatusForbidden},
+		{name: "no cookie", mutate: func(r *http.Request) {
+			r.Header.Del("Cookie")
+			r.AddCookie(&http.Cookie{Name: SessionCookie, Value: userToken})
+		}, want: http.StatusForbidden},
 		{name: "cross site", mutate: func(r *http.Request) { r.Header.Set("Sec-Fetch-Site", "cross-site") }, want: http.StatusForbidden},
 		{name: "same site, other origin", mutate: func(r *http.Request) { r.Header.Set("Sec-Fetch-Site", "same-site") }, want: http.StatusForbidden},
 		{name: "other origin", mutate: func(r *http.Request) { r.Header.Set("Origin", "https://evil.example") }, want: http.StatusForbidden},

@@ -72,6 +72,9 @@ func TestWriteAfterClose(t *testing.T) {
 func TestQueuedWriteHonoursContext(t *testing.T) {
 	opts := testOptions
 	opts.LockTimeout, opts.CommitTimeout = 10*time.Second, 15*time.Second
+	sent := make(chan struct{})
+	var once sync.Once
+	opts.hooks = &testHooks{beforeCommit: func(int) { once.Do(func() { close(sent) }) }}
 	b, url := newTestBackend(t, opts)
 	ctx := context.Background()
 	release := holdRevisionLock(t, ctx, url)
@@ -82,8 +85,13 @@ func TestQueuedWriteHonoursContext(t *testing.T) {
 		defer cancel()
 		first <- b.submit(wctx, &write{key: []byte("/queued/first"), value: []byte("1"), expect: 0})
 	}()
-	// Let the committer take the first write and block on the lock.
-	pause(ctx, 500*time.Millisecond)
+	// The committer has taken the first write and sends it; it blocks on
+	// the lock, so the next write stays queued.
+	select {
+	case <-sent:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the committer did not send the first write in 30s")
+	}
 
 	qctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	start := time.Now()

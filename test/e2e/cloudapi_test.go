@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -31,8 +32,12 @@ func primaryCloudAPI(t testing.TB) *framework.CloudAPI {
 	cloudOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		if cloudBinary, cloudErr = framework.BuildCloudAPI(ctx, repoRoot, filepath.Join(cluster.Dir, "bin")); cloudErr != nil {
-			return
+		// E2E_CLOUD_API_BINARY runs a cloud-api built elsewhere, e.g. an older commit for a
+		// benchmark's before and after.
+		if cloudBinary = os.Getenv("E2E_CLOUD_API_BINARY"); cloudBinary == "" {
+			if cloudBinary, cloudErr = framework.BuildCloudAPI(ctx, repoRoot, filepath.Join(cluster.Dir, "bin")); cloudErr != nil {
+				return
+			}
 		}
 		if cloudDB, cloudErr = pgtest.CreateDatabase(ctx, pgtest.ServerURL()); cloudErr != nil {
 			return

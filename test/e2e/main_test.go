@@ -44,7 +44,9 @@ func run(m *testing.M) int {
 		return 1
 	}
 	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "e2e: "+format+"\n", args...) }
-	cluster, err = framework.StartCluster(ctx, framework.ClusterOptions{Dir: dir, BinDir: binDir, Logf: logf})
+	// E2E_PROFILING serves kube-apiserver's /debug/pprof, for make bench-e2e.
+	cluster, err = framework.StartCluster(ctx, framework.ClusterOptions{Dir: dir, BinDir: binDir, Logf: logf,
+		Profiling: os.Getenv("E2E_PROFILING") != ""})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "starting the control plane: %v\n", err)
 		dumpLogs(dir)

@@ -223,6 +223,9 @@ func (s *CloudAPI) Stop() {
 // Exited is closed when the replica's process has ended.
 func (s *CloudAPI) Exited() <-chan struct{} { return s.process.Exited() }
 
+// Pid is the replica's process id.
+func (s *CloudAPI) Pid() int { return s.process.Pid() }
+
 // LogFile is where the replica's output goes.
 func (s *CloudAPI) LogFile() string { return s.process.LogFile }
 

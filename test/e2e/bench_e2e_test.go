@@ -1,0 +1,1142 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	k8scorev1 "k8s.io/api/core/v1"
+
+	"github.com/calyptia/core-management-plane/internal/pgtest"
+	"github.com/calyptia/core-management-plane/test/e2e/framework"
+)
+
+// The three ways the benchmark sends the same load: our pipelines through kube-apiserver (what
+// users see), the same straight to cloud-api with the front-proxy certificate (what the
+// aggregation hop costs), and a custom resource of the same shape on kube-apiserver's etcd.
+const (
+	pathAggregated = "through-kube-apiserver"
+	pathDirect     = "direct"
+	pathCRD        = "crd"
+)
+
+var benchPaths = []string{pathAggregated, pathDirect, pathCRD}
+
+var (
+	pipelinesGVR       = schema.GroupVersionResource{Group: "core.calyptia.com", Version: "v1", Resource: "pipelines"}
+	coreInstancesGVR   = schema.GroupVersionResource{Group: "core.calyptia.com", Version: "v1", Resource: "coreinstances"}
+	benchPipelinesGVR  = schema.GroupVersionResource{Group: "bench.e2e.calyptia.com", Version: "v1", Resource: "benchpipelines"}
+	benchCRDName       = "benchpipelines.bench.e2e.calyptia.com"
+	benchWorkers       = 16
+	benchRacingWriters = 8
+)
+
+// benchConfig is a pipeline config of about 1 KB, the size the issue measured with.
+const benchConfig = `[SERVICE]
+    flush        1
+    log_level    info
+    http_server  on
+
+[INPUT]
+    name              tail
+    tag               app.*
+    path              /var/log/containers/*.log
+    multiline.parser  docker, cri
+    mem_buf_limit     50MB
+    skip_long_lines   on
+    refresh_interval  10
+
+[FILTER]
+    name         kubernetes
+    match        app.*
+    merge_log    on
+    keep_log     off
+    k8s-logging.parser  on
+    k8s-logging.exclude on
+
+[FILTER]
+    name    grep
+    match   app.*
+    exclude log ^\s*$
+
+[FILTER]
+    name    modify
+    match   app.*
+    add     cluster bench
+    add     environment production
+    rename  log message
+
+[OUTPUT]
+    name                 http
+    match                app.*
+    host                 collector.example.com
+    port                 443
+    uri                  /v1/logs
+    format               json_lines
+    tls                  on
+    tls.verify           on
+    retry_limit          5
+    compress             gzip
+    header               X-Source fluent-bit
+
+[OUTPUT]
+    name   stdout
+    match  none.*
+`
+
+// benchSettings come from the environment (see make bench-e2e).
+type benchSettings struct {
+	objects, rounds, gets, listReps, watchEvents, racingUpdates int
+	large                                                       int
+	pprofDir                                                    string
+}
+
+func benchSettingsFromEnv() benchSettings {
+	s := benchSettings{objects: 10000, rounds: 3, gets: 3000, listReps: 5, watchEvents: 300, racingUpdates: 400}
+	intEnv := func(name string, v *int) {
+		if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+			*v = n
+		}
+	}
+	intEnv("BENCH_OBJECTS", &s.objects)
+	intEnv("BENCH_ROUNDS", &s.rounds)
+	intEnv("BENCH_GETS", &s.gets)
+	intEnv("BENCH_LIST_REPS", &s.listReps)
+	intEnv("BENCH_WATCH_EVENTS", &s.watchEvents)
+	intEnv("BENCH_RACING_UPDATES", &s.racingUpdates)
+	intEnv("BENCH_LARGE", &s.large)
+	s.pprofDir = os.Getenv("BENCH_PPROF_DIR")
+	return s
+}
+
+// BenchmarkAggregatedAPI sends the same load to pipelines through kube-apiserver, to cloud-api
+// directly and to a custom resource of the same shape, in alternating rounds, and prints medians,
+// ratios, CPU seconds per operation of every process, memory, and which goals of issue 13 the run
+// meets. The machine may be shared: CPU per operation holds up under contention where rates do not.
+func BenchmarkAggregatedAPI(b *testing.B) {
+	set := benchSettingsFromEnv()
+	s := primaryCloudAPI(b)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Hour)
+	defer cancel()
+
+	if err := installBenchCRD(ctx); err != nil {
+		b.Fatal(err)
+	}
+	adminID := framework.FrontProxyIdentity{User: "kubernetes-admin", Groups: []string{"system:masters", "system:authenticated"}}
+	unlimited := func(c *rest.Config) *rest.Config {
+		// No client-side throttling: the servers are what is measured.
+		c.QPS, c.Burst = -1, 0
+		c.UserAgent = "bench-e2e"
+		return c
+	}
+	kubeDyn, err := dynamic.NewForConfig(unlimited(cluster.AdminConfig()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	directDyn, err := dynamic.NewForConfig(unlimited(aggregation.DirectConfig(s, adminID)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	kubeHTTP, err := rest.HTTPClientFor(cluster.AdminConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	directHTTP, err := aggregation.DirectClient(adminID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	procs := &benchProcesses{
+		pids:     cluster.Pids(),
+		cloudAPI: s.Pid(),
+		dbName:   databaseName(cloudDB),
+	}
+	kc, err := cluster.AdminClient()
+	if err != nil {
+		b.Fatal(err)
+	}
+	targets := map[string]*benchTarget{
+		pathAggregated: {path: pathAggregated, dyn: kubeDyn, gvr: pipelinesGVR, kind: "Pipeline"},
+		pathDirect:     {path: pathDirect, dyn: directDyn, gvr: pipelinesGVR, kind: "Pipeline"},
+		pathCRD:        {path: pathCRD, dyn: kubeDyn, gvr: benchPipelinesGVR, kind: "BenchPipeline"},
+	}
+	heap := map[string]func(context.Context) (float64, error){
+		// The live heap after a forced collection: RSS of a Go process hardly ever shrinks.
+		"kube-apiserver": func(ctx context.Context) (float64, error) { return liveHeap(ctx, kubeHTTP, cluster.APIServerURL) },
+		"cloud-api":      func(ctx context.Context) (float64, error) { return liveHeap(ctx, directHTTP, s.URL) },
+	}
+
+	results := &benchResults{}
+	for i := 0; i < b.N; i++ {
+		for round := range set.rounds {
+			// Rotate the order so that no path always runs first (on a cold plane) or last.
+			order := slices.Clone(benchPaths)
+			for range round % len(order) {
+				order = append(order[1:], order[0])
+			}
+			for _, path := range order {
+				ns := fmt.Sprintf("bench-%s-%d-%d", path, i, round)
+				if err := createBenchNamespace(ctx, kc, targets[path], ns); err != nil {
+					b.Fatal(err)
+				}
+				r, err := runBenchRound(ctx, targets[path], ns, set, procs, heap)
+				if err != nil {
+					b.Fatalf("round %d, %s: %v", round, path, err)
+				}
+				r.round = round
+				results.add(r)
+				b.Logf("round %d %-24s creates %6.0f/s  p99 %6.1f ms  get p50 %5.2f ms  list %6.0f ms  watch p99 %5.1f ms  racing %5.0f/s",
+					round, path, r.createsPerSec, ms(r.createP99), ms(r.getP50), ms(r.listConsistent), ms(r.watchP99), r.racingPerSec)
+			}
+		}
+		// Profiles of the aggregated path, with the machine as busy as it is, for docs/performance.md.
+		if set.pprofDir != "" {
+			ns := fmt.Sprintf("bench-pprof-%d", i)
+			if err := createBenchNamespace(ctx, kc, targets[pathAggregated], ns); err != nil {
+				b.Fatal(err)
+			}
+			if err := profileCreates(ctx, set, targets[pathAggregated], ns, kubeHTTP, directHTTP, s.URL); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if set.large > 0 {
+			for _, path := range []string{pathAggregated, pathCRD} {
+				ns := fmt.Sprintf("bench-large-%s-%d", path, i)
+				if err := createBenchNamespace(ctx, kc, targets[path], ns); err != nil {
+					b.Fatal(err)
+				}
+				lr, err := runLargeLists(ctx, targets[path], ns, set)
+				if err != nil {
+					b.Fatalf("large lists, %s: %v", path, err)
+				}
+				results.large = append(results.large, lr)
+			}
+		}
+	}
+	results.print(os.Stdout, set)
+	results.report(b)
+}
+
+// benchTarget is one path: a dynamic client and the resource it sends the load to.
+type benchTarget struct {
+	path string
+	dyn  dynamic.Interface
+	gvr  schema.GroupVersionResource
+	kind string
+}
+
+func (t *benchTarget) in(ns string) dynamic.ResourceInterface {
+	return t.dyn.Resource(t.gvr).Namespace(ns)
+}
+
+func (t *benchTarget) object(name string) *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": t.gvr.GroupVersion().String(),
+		"kind":       t.kind,
+		"metadata":   map[string]any{"name": name},
+		"spec": map[string]any{
+			"coreInstance": "bench",
+			"config":       benchConfig,
+			"replicas":     int64(1),
+		},
+	}}
+}
+
+// installBenchCRD creates the custom resource the pipelines are compared with: the same spec
+// fields in a structural schema, a status subresource, nothing else.
+func installBenchCRD(ctx context.Context) error {
+	cfg := cluster.AdminConfig()
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	crdGVR := apiextensionsv1.SchemeGroupVersion.WithResource("customresourcedefinitions")
+	str := map[string]any{"type": "string"}
+	crd := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apiextensions.k8s.io/v1",
+		"kind":       "CustomResourceDefinition",
+		"metadata":   map[string]any{"name": benchCRDName},
+		"spec": map[string]any{
+			"group": benchPipelinesGVR.Group,
+			"scope": "Namespaced",
+			"names": map[string]any{"plural": "benchpipelines", "singular": "benchpipeline", "kind": "BenchPipeline", "listKind": "BenchPipelineList"},
+			"versions": []any{map[string]any{
+				"name": "v1", "served": true, "storage": true,
+				"subresources": map[string]any{"status": map[string]any{}},
+				"schema": map[string]any{"openAPIV3Schema": map[string]any{
+					"type": "object",
+					"properties": map[string]any{
+						"spec": map[string]any{"type": "object", "required": []any{"coreInstance", "config"}, "properties": map[string]any{
+							"coreInstance":    str,
+							"config":          str,
+							"configFormat":    str,
+							"kind":            str,
+							"resourceProfile": str,
+							"replicas":        map[string]any{"type": "integer", "format": "int32", "minimum": int64(0)},
+						}},
+						"status": map[string]any{"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+					},
+				}},
+			}},
+		},
+	}}
+	if _, err := dyn.Resource(crdGVR).Create(ctx, crd, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating CRD %s: %w", benchCRDName, err)
+	}
+	// Established, and served: the first create may otherwise meet a 404.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		_, err := dyn.Resource(benchPipelinesGVR).Namespace("default").List(ctx, metav1.ListOptions{Limit: 1})
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("CRD %s not served: %w", benchCRDName, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// createBenchNamespace creates ns, and for pipelines the core instance every one refers to, so
+// that references resolve as they would for a user.
+func createBenchNamespace(ctx context.Context, kc kubernetes.Interface, t *benchTarget, ns string) error {
+	if _, err := kc.CoreV1().Namespaces().Create(ctx, &k8scorev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("creating namespace %s: %w", ns, err)
+	}
+	if t.gvr != pipelinesGVR {
+		return nil
+	}
+	ci := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "core.calyptia.com/v1", "kind": "CoreInstance",
+		"metadata": map[string]any{"name": "bench"},
+		"spec":     map[string]any{"mode": "Kubernetes"},
+	}}
+	if _, err := t.dyn.Resource(coreInstancesGVR).Namespace(ns).Create(ctx, ci, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("creating core instance in %s: %w", ns, err)
+	}
+	return nil
+}
+
+// benchRound is what one path did in one round.
+type benchRound struct {
+	path  string
+	round int
+
+	createsPerSec, deletesPerSec          float64
+	createP50, createP99, getP50, getP99  time.Duration
+	listConsistent, listRV0, listPaged    time.Duration
+	listPagedPageP99                      time.Duration
+	watchP50, watchP99                    time.Duration
+	watchAfterReturnP99                   time.Duration
+	racingPerSec                          float64
+	racingConflicts                       int
+	cpuPerCreate, cpuPerGet, cpuPerUpdate map[string]time.Duration
+	cpuPerDelete                          map[string]time.Duration
+	heapGrowth                            map[string]float64
+	rss                                   map[string]float64
+	objects                               int
+}
+
+func runBenchRound(ctx context.Context, t *benchTarget, ns string, set benchSettings, procs *benchProcesses, heap map[string]func(context.Context) (float64, error)) (*benchRound, error) {
+	r := &benchRound{path: t.path, objects: set.objects, heapGrowth: map[string]float64{}, rss: map[string]float64{}}
+	c := t.in(ns)
+	names := make([]string, set.objects)
+	for i := range names {
+		names[i] = fmt.Sprintf("p%06d", i)
+	}
+
+	heapBefore := map[string]float64{}
+	for proc, f := range heap {
+		v, err := f(ctx)
+		if err == nil {
+			heapBefore[proc] = v
+		}
+	}
+
+	// Creates, 16 clients.
+	cpu0 := procs.sample(ctx)
+	start := time.Now()
+	lat, err := runWorkers(ctx, benchWorkers, names, func(ctx context.Context, name string) error {
+		_, err := c.Create(ctx, t.object(name), metav1.CreateOptions{})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creates: %w", err)
+	}
+	elapsed := time.Since(start)
+	r.cpuPerCreate = procs.sample(ctx).since(cpu0).per(len(names))
+	r.createsPerSec = float64(len(names)) / elapsed.Seconds()
+	r.createP50, r.createP99 = percentile(lat, 50), percentile(lat, 99)
+
+	for proc, f := range heap {
+		if v, err := f(ctx); err == nil {
+			if before, ok := heapBefore[proc]; ok {
+				r.heapGrowth[proc] = v - before
+			}
+		}
+	}
+	for proc, pid := range procs.all() {
+		if proc == "kube-apiserver" || proc == "cloud-api" {
+			rss, _ := memoryOf(pid)
+			r.rss[proc] = float64(rss)
+		}
+	}
+
+	// Gets of random objects, 16 clients.
+	gets := make([]string, set.gets)
+	for i := range gets {
+		gets[i] = names[rand.IntN(len(names))]
+	}
+	cpu0 = procs.sample(ctx)
+	lat, err = runWorkers(ctx, benchWorkers, gets, func(ctx context.Context, name string) error {
+		_, err := c.Get(ctx, name, metav1.GetOptions{})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gets: %w", err)
+	}
+	r.cpuPerGet = procs.sample(ctx).since(cpu0).per(len(gets))
+	r.getP50, r.getP99 = percentile(lat, 50), percentile(lat, 99)
+
+	// Lists, one at a time: consistent (from storage, or the cache once it has caught up), any
+	// resourceVersion (the watch cache), and pages of 500 followed to the end.
+	var consistent, rv0, paged, pages []time.Duration
+	for range set.listReps {
+		d, n, err := timeList(ctx, c, metav1.ListOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("consistent list: %w", err)
+		}
+		if n != len(names) {
+			return nil, fmt.Errorf("consistent list returned %d objects, want %d", n, len(names))
+		}
+		consistent = append(consistent, d)
+		if d, _, err = timeList(ctx, c, metav1.ListOptions{ResourceVersion: "0"}); err != nil {
+			return nil, fmt.Errorf("list at resourceVersion 0: %w", err)
+		}
+		rv0 = append(rv0, d)
+		d, pl, err := timePagedList(ctx, c, 500)
+		if err != nil {
+			return nil, fmt.Errorf("paged list: %w", err)
+		}
+		paged = append(paged, d)
+		pages = append(pages, pl...)
+	}
+	r.listConsistent, r.listRV0, r.listPaged = median(consistent), median(rv0), median(paged)
+	r.listPagedPageP99 = percentile(pages, 99)
+
+	// Watch latency: 4 writers create objects one after another; the watch started before them
+	// notes when each arrives.
+	if r.watchP50, r.watchP99, r.watchAfterReturnP99, err = watchLatency(ctx, t, ns, set.watchEvents); err != nil {
+		return nil, fmt.Errorf("watch: %w", err)
+	}
+
+	// 8 writers racing spec updates on one object (get, change, update; again on a conflict).
+	cpu0 = procs.sample(ctx)
+	var updates int
+	if r.racingPerSec, updates, r.racingConflicts, err = racingUpdates(ctx, c, names[0], set.racingUpdates); err != nil {
+		return nil, fmt.Errorf("racing updates: %w", err)
+	}
+	r.cpuPerUpdate = procs.sample(ctx).since(cpu0).per(updates)
+
+	// Clean-up, measured too: deletes leave history behind in either store.
+	all, err := c.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	var left []string
+	for _, it := range all.Items {
+		left = append(left, it.GetName())
+	}
+	cpu0 = procs.sample(ctx)
+	start = time.Now()
+	if _, err := runWorkers(ctx, benchWorkers, left, func(ctx context.Context, name string) error {
+		err := c.Delete(ctx, name, metav1.DeleteOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("deletes: %w", err)
+	}
+	r.deletesPerSec = float64(len(left)) / time.Since(start).Seconds()
+	r.cpuPerDelete = procs.sample(ctx).since(cpu0).per(len(left))
+	return r, nil
+}
+
+// runWorkers calls fn for every item with workers goroutines and returns each call's latency.
+func runWorkers(ctx context.Context, workers int, items []string, fn func(context.Context, string) error) ([]time.Duration, error) {
+	lat := make([]time.Duration, len(items))
+	var next atomic.Int64
+	var firstErr error
+	var once sync.Once
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(items) || ctx.Err() != nil {
+					return
+				}
+				t0 := time.Now()
+				if err := fn(ctx, items[i]); err != nil {
+					once.Do(func() { firstErr = fmt.Errorf("%s: %w", items[i], err); cancel() })
+					return
+				}
+				lat[i] = time.Since(t0)
+			}
+		})
+	}
+	wg.Wait()
+	return lat, firstErr
+}
+
+func timeList(ctx context.Context, c dynamic.ResourceInterface, opts metav1.ListOptions) (time.Duration, int, error) {
+	t0 := time.Now()
+	l, err := c.List(ctx, opts)
+	if err != nil {
+		return 0, 0, err
+	}
+	return time.Since(t0), len(l.Items), nil
+}
+
+// timePagedList follows pages of limit objects to the end; it returns the whole time and each
+// page's.
+func timePagedList(ctx context.Context, c dynamic.ResourceInterface, limit int64) (time.Duration, []time.Duration, error) {
+	t0 := time.Now()
+	var pages []time.Duration
+	opts := metav1.ListOptions{Limit: limit}
+	for {
+		p0 := time.Now()
+		l, err := c.List(ctx, opts)
+		if err != nil {
+			return 0, nil, err
+		}
+		pages = append(pages, time.Since(p0))
+		if opts.Continue = l.GetContinue(); opts.Continue == "" {
+			return time.Since(t0), pages, nil
+		}
+	}
+}
+
+func watchLatency(ctx context.Context, t *benchTarget, ns string, n int) (p50, p99, afterReturnP99 time.Duration, err error) {
+	c := t.in(ns)
+	l, err := c.List(ctx, metav1.ListOptions{Limit: 1})
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w, err := c.Watch(wctx, metav1.ListOptions{ResourceVersion: l.GetResourceVersion()})
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer w.Stop()
+	var mu sync.Mutex
+	sent, returned, seen := map[string]time.Time{}, map[string]time.Time{}, map[string]time.Time{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ev := range w.ResultChan() {
+			if ev.Type != watch.Added {
+				continue
+			}
+			o, ok := ev.Object.(*unstructured.Unstructured)
+			if !ok {
+				continue
+			}
+			mu.Lock()
+			seen[o.GetName()] = time.Now()
+			all := len(seen) >= n
+			mu.Unlock()
+			if all {
+				return
+			}
+		}
+	}()
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("w%06d", i)
+	}
+	if _, err := runWorkers(ctx, 4, names, func(ctx context.Context, name string) error {
+		mu.Lock()
+		sent[name] = time.Now()
+		mu.Unlock()
+		_, err := c.Create(ctx, t.object(name), metav1.CreateOptions{})
+		mu.Lock()
+		returned[name] = time.Now()
+		mu.Unlock()
+		return err
+	}); err != nil {
+		return 0, 0, 0, err
+	}
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		return 0, 0, 0, fmt.Errorf("saw %d of %d events within a minute", len(seen), n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var lat, after []time.Duration
+	for name, at := range seen {
+		lat = append(lat, at.Sub(sent[name]))
+		after = append(after, max(0, at.Sub(returned[name])))
+	}
+	// The watched objects are deleted with the rest.
+	return percentile(lat, 50), percentile(lat, 99), percentile(after, 99), nil
+}
+
+// racingUpdates has benchRacingWriters writers change the spec of one object until total
+// updates have succeeded: each gets the object, changes it and writes it back, and starts over
+// at once on a conflict.
+func racingUpdates(ctx context.Context, c dynamic.ResourceInterface, name string, total int) (perSec float64, updates, conflicts int, err error) {
+	var done, conflictCount atomic.Int64
+	var firstErr error
+	var once sync.Once
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range benchRacingWriters {
+		wg.Go(func() {
+			for done.Load() < int64(total) {
+				obj, err := c.Get(ctx, name, metav1.GetOptions{})
+				if err == nil {
+					replicas, _, _ := unstructured.NestedInt64(obj.Object, "spec", "replicas")
+					if err = unstructured.SetNestedField(obj.Object, replicas%9+1, "spec", "replicas"); err == nil {
+						_, err = c.Update(ctx, obj, metav1.UpdateOptions{})
+					}
+				}
+				switch {
+				case err == nil:
+					done.Add(1)
+				case apierrors.IsConflict(err):
+					conflictCount.Add(1)
+				default:
+					once.Do(func() { firstErr = err })
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	n := int(done.Load())
+	return float64(n) / time.Since(start).Seconds(), n, int(conflictCount.Load()), firstErr
+}
+
+// largeLists is the paged and consistent lists of set.large objects in one namespace.
+type largeLists struct {
+	path                        string
+	objects                     int
+	createsPerSec               float64
+	consistent, paged, rv0      time.Duration
+	pageP50, pageP99, firstPage time.Duration
+}
+
+func runLargeLists(ctx context.Context, t *benchTarget, ns string, set benchSettings) (*largeLists, error) {
+	c := t.in(ns)
+	names := make([]string, set.large)
+	for i := range names {
+		names[i] = fmt.Sprintf("p%07d", i)
+	}
+	start := time.Now()
+	if _, err := runWorkers(ctx, benchWorkers, names, func(ctx context.Context, name string) error {
+		_, err := c.Create(ctx, t.object(name), metav1.CreateOptions{})
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	lr := &largeLists{path: t.path, objects: set.large, createsPerSec: float64(set.large) / time.Since(start).Seconds()}
+	var consistent, rv0, paged, pages, first []time.Duration
+	for range 3 {
+		d, _, err := timeList(ctx, c, metav1.ListOptions{})
+		if err != nil {
+			return nil, err
+		}
+		consistent = append(consistent, d)
+		if d, _, err = timeList(ctx, c, metav1.ListOptions{ResourceVersion: "0"}); err != nil {
+			return nil, err
+		}
+		rv0 = append(rv0, d)
+		d, pl, err := timePagedList(ctx, c, 500)
+		if err != nil {
+			return nil, err
+		}
+		paged = append(paged, d)
+		pages = append(pages, pl...)
+		first = append(first, pl[0])
+	}
+	lr.consistent, lr.rv0, lr.paged = median(consistent), median(rv0), median(paged)
+	lr.pageP50, lr.pageP99, lr.firstPage = percentile(pages, 50), percentile(pages, 99), median(first)
+	if _, err := runWorkers(ctx, benchWorkers, names, func(ctx context.Context, name string) error {
+		return c.Delete(ctx, name, metav1.DeleteOptions{})
+	}); err != nil {
+		return nil, err
+	}
+	return lr, nil
+}
+
+// profileCreates takes 20-second CPU profiles of kube-apiserver and cloud-api while the
+// aggregated path takes creates.
+func profileCreates(ctx context.Context, set benchSettings, t *benchTarget, ns string, kubeHTTP, directHTTP *http.Client, cloudURL string) error {
+	if err := os.MkdirAll(set.pprofDir, 0o755); err != nil {
+		return err
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	names := make([]string, 1_000_000)
+	for i := range names {
+		names[i] = fmt.Sprintf("q%07d", i)
+	}
+	var created atomic.Int64
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		_, _ = runWorkers(pctx, benchWorkers, names, func(ctx context.Context, name string) error {
+			_, err := t.in(ns).Create(ctx, t.object(name), metav1.CreateOptions{})
+			if err == nil {
+				created.Add(1)
+			}
+			return err
+		})
+	})
+	time.Sleep(2 * time.Second)
+	var perr [2]error
+	var pw sync.WaitGroup
+	pw.Go(func() {
+		perr[0] = fetchTo(ctx, kubeHTTP, cluster.APIServerURL+"/debug/pprof/profile?seconds=20", filepath.Join(set.pprofDir, "kube-apiserver.pprof"))
+	})
+	pw.Go(func() {
+		perr[1] = fetchTo(ctx, directHTTP, cloudURL+"/debug/pprof/profile?seconds=20", filepath.Join(set.pprofDir, "cloud-api.pprof"))
+	})
+	pw.Wait()
+	cancel()
+	wg.Wait()
+	fmt.Printf("profiles of %d creates through kube-apiserver written to %s\n", created.Load(), set.pprofDir)
+	// Clean up what the profile run created.
+	l, err := t.in(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	var left []string
+	for _, it := range l.Items {
+		left = append(left, it.GetName())
+	}
+	if _, err := runWorkers(ctx, benchWorkers, left, func(ctx context.Context, name string) error {
+		return t.in(ns).Delete(ctx, name, metav1.DeleteOptions{})
+	}); err != nil {
+		return err
+	}
+	return errorsJoin(perr[:]...)
+}
+
+func errorsJoin(errs ...error) error {
+	var msgs []string
+	for _, e := range errs {
+		if e != nil {
+			msgs = append(msgs, e.Error())
+		}
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s", strings.Join(msgs, "; "))
+}
+
+func fetchTo(ctx context.Context, client *http.Client, url, file string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	c := *client
+	c.Timeout = 2 * time.Minute
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("GET %s: %s: %s", url, resp.Status, b)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(f, resp.Body)
+	return err
+}
+
+// liveHeap forces a collection (the heap profile's gc=1) and reads the heap in use from /metrics.
+func liveHeap(ctx context.Context, client *http.Client, base string) (float64, error) {
+	get := func(path string) (string, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+		if err != nil {
+			return "", err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return "", err
+		}
+		if resp.StatusCode != http.StatusOK {
+			return "", fmt.Errorf("GET %s: %s", path, resp.Status)
+		}
+		return string(b), nil
+	}
+	if _, err := get("/debug/pprof/heap?gc=1"); err != nil {
+		return 0, err
+	}
+	m, err := get("/metrics")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(m, "\n") {
+		if v, ok := strings.CutPrefix(line, "go_memstats_heap_inuse_bytes "); ok {
+			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	return 0, fmt.Errorf("no go_memstats_heap_inuse_bytes in %s/metrics", base)
+}
+
+// benchProcesses finds the processes whose CPU the benchmark accounts for.
+type benchProcesses struct {
+	pids     map[string]int
+	cloudAPI int
+	// dbName is cloud-api's database: its backends are cloud-api's PostgreSQL CPU.
+	dbName string
+}
+
+func (p *benchProcesses) all() map[string]int {
+	all := map[string]int{"cloud-api": p.cloudAPI, "bench client": os.Getpid()}
+	for _, name := range []string{"kube-apiserver", "etcd", "kube-controller-manager"} {
+		all[name] = p.pids[name]
+	}
+	return all
+}
+
+// cpuSample is CPU seconds per process, and per PostgreSQL backend.
+type cpuSample struct {
+	procs    map[string]float64
+	backends map[int]float64
+}
+
+func (p *benchProcesses) sample(ctx context.Context) cpuSample {
+	s := cpuSample{procs: map[string]float64{}, backends: map[int]float64{}}
+	for name, pid := range p.all() {
+		s.procs[name] = cpuSeconds(pid)
+	}
+	for _, pid := range backendPids(ctx, p.dbName) {
+		s.backends[pid] = cpuSeconds(pid)
+	}
+	return s
+}
+
+// cpuDelta is CPU seconds spent per process between two samples.
+type cpuDelta map[string]float64
+
+func (s cpuSample) since(old cpuSample) cpuDelta {
+	d := cpuDelta{}
+	for name, v := range s.procs {
+		d[name] = v - old.procs[name]
+	}
+	// A backend born after the first sample spent all its CPU since; one that ended is lost
+	// (pgx keeps its connections, so that is rare).
+	for pid, v := range s.backends {
+		d["postgres"] += v - old.backends[pid]
+	}
+	return d
+}
+
+func (d cpuDelta) per(n int) map[string]time.Duration {
+	out := map[string]time.Duration{}
+	var total float64
+	for name, v := range d {
+		out[name] = time.Duration(v / float64(n) * float64(time.Second))
+		if name != "bench client" {
+			total += v
+		}
+	}
+	out["total"] = time.Duration(total / float64(n) * float64(time.Second))
+	return out
+}
+
+// cpuSeconds reads utime+stime of a process (all its threads) from /proc.
+func cpuSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name may hold spaces; fields count from after its closing parenthesis.
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 {
+		s = s[i+1:]
+	}
+	f := strings.Fields(s)
+	if len(f) < 13 {
+		return 0
+	}
+	// Fields 14 and 15 of stat(5); f[0] is field 3. Clock ticks are 100 per second on Linux.
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100
+}
+
+func backendPids(ctx context.Context, db string) []int {
+	conn, err := pgx.Connect(ctx, pgtest.ServerURL())
+	if err != nil {
+		return nil
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, "SELECT pid FROM pg_stat_activity WHERE datname = $1", db)
+	if err != nil {
+		return nil
+	}
+	pids, _ := pgx.CollectRows(rows, pgx.RowTo[int32])
+	out := make([]int, len(pids))
+	for i, p := range pids {
+		out[i] = int(p)
+	}
+	return out
+}
+
+func databaseName(url string) string {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return ""
+	}
+	return cfg.Database
+}
+
+func percentile(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := int(float64(len(s)-1) * p / 100)
+	return s[i]
+}
+
+func median(d []time.Duration) time.Duration { return percentile(d, 50) }
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// benchResults collects every round and prints medians per path.
+type benchResults struct {
+	rounds []*benchRound
+	large  []*largeLists
+}
+
+func (rs *benchResults) add(r *benchRound) { rs.rounds = append(rs.rounds, r) }
+
+func (rs *benchResults) of(path string) []*benchRound {
+	var out []*benchRound
+	for _, r := range rs.rounds {
+		if r.path == path {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func medianOf(rounds []*benchRound, f func(*benchRound) float64) float64 {
+	if len(rounds) == 0 {
+		return 0
+	}
+	v := make([]float64, len(rounds))
+	for i, r := range rounds {
+		v[i] = f(r)
+	}
+	slices.Sort(v)
+	return v[(len(v)-1)/2]
+}
+
+type benchMetric struct {
+	name   string
+	unit   string
+	higher bool
+	f      func(*benchRound) float64
+}
+
+var benchMetrics = []benchMetric{
+	{"creates/s (16 clients)", "/s", true, func(r *benchRound) float64 { return r.createsPerSec }},
+	{"create p50", "ms", false, func(r *benchRound) float64 { return ms(r.createP50) }},
+	{"create p99", "ms", false, func(r *benchRound) float64 { return ms(r.createP99) }},
+	{"get p50 (16 clients)", "ms", false, func(r *benchRound) float64 { return ms(r.getP50) }},
+	{"get p99", "ms", false, func(r *benchRound) float64 { return ms(r.getP99) }},
+	{"list consistent", "ms", false, func(r *benchRound) float64 { return ms(r.listConsistent) }},
+	{"list resourceVersion=0", "ms", false, func(r *benchRound) float64 { return ms(r.listRV0) }},
+	{"list in pages of 500", "ms", false, func(r *benchRound) float64 { return ms(r.listPaged) }},
+	{"one page of 500, p99", "ms", false, func(r *benchRound) float64 { return ms(r.listPagedPageP99) }},
+	{"watch create→event p50", "ms", false, func(r *benchRound) float64 { return ms(r.watchP50) }},
+	{"watch create→event p99", "ms", false, func(r *benchRound) float64 { return ms(r.watchP99) }},
+	{"watch p99 after create returned", "ms", false, func(r *benchRound) float64 { return ms(r.watchAfterReturnP99) }},
+	{"8 writers racing updates", "/s", true, func(r *benchRound) float64 { return r.racingPerSec }},
+	{"deletes/s (16 clients)", "/s", true, func(r *benchRound) float64 { return r.deletesPerSec }},
+}
+
+func (rs *benchResults) print(out io.Writer, set benchSettings) {
+	host, _ := os.Hostname()
+	load, _ := os.ReadFile("/proc/loadavg")
+	fmt.Fprintf(out, "\n==== Aggregated API benchmark: %d objects per round, %d rounds, medians (host %s, load %s) ====\n",
+		set.objects, set.rounds, host, strings.TrimSpace(string(load)))
+	fmt.Fprintf(out, "ours = pipelines through kube-apiserver; direct = the same load straight to cloud-api; crd = a CRD of the same shape on etcd\n\n")
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "metric\tours\tdirect\tcrd\tours/crd\tours/direct\tper round (ours | direct | crd)\t")
+	agg, dir, crd := rs.of(pathAggregated), rs.of(pathDirect), rs.of(pathCRD)
+	for _, m := range benchMetrics {
+		a, d, c := medianOf(agg, m.f), medianOf(dir, m.f), medianOf(crd, m.f)
+		fmt.Fprintf(tw, "%s (%s)\t%s\t%s\t%s\t%s\t%s\t%s | %s | %s\t\n", m.name, m.unit, num(a), num(d), num(c), ratio(a, c), ratio(a, d),
+			perRound(agg, m.f), perRound(dir, m.f), perRound(crd, m.f))
+	}
+	tw.Flush()
+
+	procs := []string{"kube-apiserver", "cloud-api", "postgres", "etcd", "kube-controller-manager", "total", "bench client"}
+	for _, op := range []struct {
+		name string
+		f    func(*benchRound) map[string]time.Duration
+	}{
+		{"create", func(r *benchRound) map[string]time.Duration { return r.cpuPerCreate }},
+		{"get", func(r *benchRound) map[string]time.Duration { return r.cpuPerGet }},
+		{"racing update (conflicts included)", func(r *benchRound) map[string]time.Duration { return r.cpuPerUpdate }},
+		{"delete", func(r *benchRound) map[string]time.Duration { return r.cpuPerDelete }},
+	} {
+		fmt.Fprintf(out, "\nCPU ms per %s, median of rounds (total = all but the bench client)\n", op.name)
+		tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "path\t"+strings.Join(procs, "\t")+"\t")
+		for _, path := range benchPaths {
+			rounds := rs.of(path)
+			row := path
+			for _, p := range procs {
+				row += "\t" + fmt.Sprintf("%.3f", medianOf(rounds, func(r *benchRound) float64 { return ms(op.f(r)[p]) }))
+			}
+			fmt.Fprintln(tw, row+"\t")
+		}
+		tw.Flush()
+	}
+
+	fmt.Fprintf(out, "\nMemory for %d objects: live heap growth over the creates (after a forced GC) and RSS after them, MiB, median of rounds\n", set.objects)
+	tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "path\tkube-apiserver heap +\tcloud-api heap +\tkube-apiserver RSS\tcloud-api RSS\t")
+	for _, path := range benchPaths {
+		rounds := rs.of(path)
+		mib := func(f func(*benchRound) float64) string { return fmt.Sprintf("%.1f", medianOf(rounds, f)/(1<<20)) }
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", path,
+			mib(func(r *benchRound) float64 { return r.heapGrowth["kube-apiserver"] }),
+			mib(func(r *benchRound) float64 { return r.heapGrowth["cloud-api"] }),
+			mib(func(r *benchRound) float64 { return r.rss["kube-apiserver"] }),
+			mib(func(r *benchRound) float64 { return r.rss["cloud-api"] }))
+	}
+	tw.Flush()
+
+	if len(rs.large) > 0 {
+		fmt.Fprintln(out, "\nLarge namespace (BENCH_LARGE), medians of 3 lists")
+		tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "path\tobjects\tcreates/s\tconsistent ms\tRV=0 ms\tpaged ms\tpage p50 ms\tpage p99 ms\tfirst page ms\t")
+		for _, l := range rs.large {
+			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f\t%.0f\t%.0f\t%.1f\t%.1f\t%.1f\t\n", l.path, l.objects, l.createsPerSec,
+				ms(l.consistent), ms(l.rv0), ms(l.paged), ms(l.pageP50), ms(l.pageP99), ms(l.firstPage))
+		}
+		tw.Flush()
+	}
+
+	// The goals of issue 13, as this run measured them.
+	fmt.Fprintln(out, "\nGoals (issue 13), ours through kube-apiserver:")
+	f := func(m func(*benchRound) float64) (float64, float64) { return medianOf(agg, m), medianOf(crd, m) }
+	goal := func(name string, ok bool, detail string) {
+		state := "not met"
+		if ok {
+			state = "met"
+		}
+		fmt.Fprintf(out, "  %-42s %-8s %s\n", name, state, detail)
+	}
+	a, c := f(benchMetrics[0].f)
+	goal("creates/s >= the CRD's", a >= c, fmt.Sprintf("%.0f vs %.0f", a, c))
+	a, c = f(benchMetrics[3].f)
+	goal("get p50 <= the CRD's + 0.5 ms", a <= c+0.5, fmt.Sprintf("%.2f vs %.2f ms", a, c))
+	for _, i := range []int{5, 6, 7} {
+		a, c = f(benchMetrics[i].f)
+		goal(benchMetrics[i].name+" <= the CRD's", a <= c, fmt.Sprintf("%.0f vs %.0f ms", a, c))
+	}
+	a, _ = f(benchMetrics[10].f)
+	goal("watch p99 <= 10 ms", a <= 10, fmt.Sprintf("%.1f ms", a))
+	a, c = f(benchMetrics[12].f)
+	goal("racing updates >= the CRD's", a >= c, fmt.Sprintf("%.0f vs %.0f /s", a, c))
+	oursMem := medianOf(agg, func(r *benchRound) float64 { return r.heapGrowth["cloud-api"] })
+	crdMem := medianOf(crd, func(r *benchRound) float64 { return r.heapGrowth["kube-apiserver"] })
+	goal("memory <= kube-apiserver's for the CRD", oursMem <= crdMem, fmt.Sprintf("cloud-api heap +%.1f MiB vs kube-apiserver +%.1f MiB", oursMem/(1<<20), crdMem/(1<<20)))
+	for _, l := range rs.large {
+		if l.path == pathAggregated {
+			goal(fmt.Sprintf("paged list of %d, page p99 < 1 s", l.objects), l.pageP99 < time.Second, fmt.Sprintf("page p99 %.0f ms, whole list %.0f ms", ms(l.pageP99), ms(l.paged)))
+		}
+	}
+	if len(agg) > 1 {
+		first, last := agg[0].createsPerSec, agg[len(agg)-1].createsPerSec
+		fmt.Fprintf(out, "  degradation: ours creates/s first round %.0f, last %.0f; crd %.0f, %.0f (each round adds %d creates and deletes of history)\n",
+			first, last, crd[0].createsPerSec, crd[len(crd)-1].createsPerSec, set.objects+set.watchEvents)
+	}
+}
+
+func (rs *benchResults) report(b *testing.B) {
+	agg, crd := rs.of(pathAggregated), rs.of(pathCRD)
+	b.ReportMetric(medianOf(agg, benchMetrics[0].f), "ours-creates/s")
+	b.ReportMetric(medianOf(crd, benchMetrics[0].f), "crd-creates/s")
+	b.ReportMetric(medianOf(agg, benchMetrics[3].f), "ours-get-p50-ms")
+	b.ReportMetric(medianOf(crd, benchMetrics[3].f), "crd-get-p50-ms")
+	b.ReportMetric(medianOf(agg, func(r *benchRound) float64 { return ms(r.cpuPerCreate["total"]) }), "ours-cpu-ms/create")
+	b.ReportMetric(medianOf(crd, func(r *benchRound) float64 { return ms(r.cpuPerCreate["total"]) }), "crd-cpu-ms/create")
+}
+
+func perRound(rounds []*benchRound, f func(*benchRound) float64) string {
+	var s []string
+	for _, r := range rounds {
+		s = append(s, num(f(r)))
+	}
+	return strings.Join(s, " ")
+}
+
+func num(v float64) string {
+	switch {
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.2f", v)
+	}
+}
+
+func ratio(a, b float64) string {
+	if b == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", a/b)
+}

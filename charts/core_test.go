@@ -126,22 +126,27 @@ func TestCore(t *testing.T) {
 	wantFlag(t, a, "auth-proxy-group-headers", "X-Remote-Group")
 	wantSecretsRendered(t, r, d, "sso-ca")
 	role := must(t, r, "ClusterRole", "", "calyptia-core:ui-impersonator")
-	var impersonable []string
+	// group → resources it may impersonate (make e2e asks kube-apiserver's RBAC itself).
+	impersonable := map[string][]string{}
 	for _, rule := range slice(t, role.Object, "rules") {
 		rule := rule.(map[string]any)
 		if verbs, _, _ := unstructured.NestedStringSlice(rule, "verbs"); !slices.Equal(verbs, []string{"impersonate"}) {
 			t.Errorf("ui-impersonator verbs %v, want impersonate only", verbs)
 		}
+		groups, _, _ := unstructured.NestedStringSlice(rule, "apiGroups")
 		res, _, _ := unstructured.NestedStringSlice(rule, "resources")
-		impersonable = append(impersonable, res...)
-	}
-	for _, want := range []string{"users", "groups", "userextras/*"} {
-		if !slices.Contains(impersonable, want) {
-			t.Errorf("ui-impersonator cannot impersonate %s", want)
+		for _, g := range groups {
+			impersonable[g] = append(impersonable[g], res...)
 		}
 	}
-	if slices.Contains(impersonable, "serviceaccounts") {
-		t.Error("ui-impersonator may impersonate ServiceAccounts")
+	if got := impersonable[""]; !slices.Equal(got, []string{"users", "groups"}) {
+		t.Errorf("ui-impersonator impersonates %v of the core group, want users and groups (never ServiceAccounts)", got)
+	}
+	if got := impersonable["authentication.k8s.io"]; !slices.Equal(got, []string{"*"}) {
+		t.Errorf("ui-impersonator impersonates %v of authentication.k8s.io, want every user extra and uid", got)
+	}
+	if len(impersonable) != 2 {
+		t.Errorf("ui-impersonator groups %v", impersonable)
 	}
 	b := must(t, r, "ClusterRoleBinding", "", "calyptia-core:ui-impersonator")
 	if s := slice(t, b.Object, "subjects")[0].(map[string]any); s["name"] != "core" || s["namespace"] != ns {

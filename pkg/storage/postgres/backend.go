@@ -194,6 +194,10 @@ func NewBackend(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Backend
 			"statement_timeout":                   millis(opts.CommitTimeout),
 			"lock_timeout":                        millis(opts.LockTimeout),
 			"idle_in_transaction_session_timeout": millis(opts.CommitTimeout),
+			// commit_writes relies on each of its statements taking a new
+			// snapshot once the lock is held, which READ COMMITTED gives,
+			// whatever default the database or role sets.
+			"default_transaction_isolation": "read committed",
 		}, true)
 	}
 	if err == nil {

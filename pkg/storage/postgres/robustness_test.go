@@ -513,3 +513,48 @@ func TestWriteFencedByDeadline(t *testing.T) {
 		pause(ctx, 100*time.Millisecond)
 	}
 }
+
+// TestCommitsWhateverTheDefaultIsolation runs concurrent writes from two
+// backends on a database whose default isolation is REPEATABLE READ:
+// commit_writes needs a new snapshot once it holds the revision lock, so the
+// committer must not inherit that default (every write contending for the
+// lock would fail to serialise).
+func TestCommitsWhateverTheDefaultIsolation(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	url := pgtest.NewDatabase(t)
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var db string
+	if err := conn.QueryRow(ctx, "SELECT current_database()").Scan(&db); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{db}.Sanitize()+" SET default_transaction_isolation = 'repeatable read'"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	backends := []*Backend{newBackendAt(t, url, testOptions), newBackendAt(t, url, testOptions)}
+	const writes = 100
+	var wg sync.WaitGroup
+	errs := make(chan error, writes)
+	for i := range writes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := backends[i%2].submit(ctx, &write{key: fmt.Appendf(nil, "/iso/%d", i), value: []byte("v"), expect: 0})
+			if r.err != nil || !r.ok {
+				errs <- fmt.Errorf("write %d: ok %v, err %v", i, r.ok, r.err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if got, want := currentRev(t, backends[0]), int64(1+writes); got != want {
+		t.Errorf("revision %d after %d writes from revision 1, want %d", got, writes, want)
+	}
+}

@@ -177,7 +177,7 @@ func login(t *testing.T, ctx context.Context, url, token string) {
 func setNamespace(t *testing.T, ctx context.Context, ns string) {
 	t.Helper()
 	runB(t, ctx, "choosing the namespace",
-		chromedp.SetValue(chromedp.CSS(`#namespace`), ""),
+		js(`document.getElementById('namespace').value = ''; true`),
 		chromedp.SendKeys(chromedp.CSS(`#namespace`), ns+kb.Enter),
 	)
 }
@@ -391,7 +391,7 @@ data: {token: %s}
 		runB(t, bctx, "scaling",
 			chromedp.Navigate(core.URL+"/#/pipelines/"+ns+"/ui-dummy"),
 			chromedp.WaitVisible(chromedp.CSS(`#replicas`)),
-			chromedp.SetValue(chromedp.CSS(`#replicas`), ""),
+			js(`document.getElementById('replicas').value = ''; true`),
 			chromedp.SendKeys(chromedp.CSS(`#replicas`), "3"),
 			chromedp.Click(chromedp.CSS(`form.scale button[type=submit]`)),
 			waitJS(textOf(`form.scale p.ok`)+`.includes('Scaled to 3')`),
@@ -470,8 +470,9 @@ data: {token: %s}
 		// Keyboard: from the top of the page, Tab reaches the skip link, then the navigation.
 		runB(t, bctx, "tabbing from the top",
 			chromedp.Navigate(core.URL+"/#/pipelines"),
-			chromedp.WaitVisible(chromedp.CSS(`[data-testid=pipelines]`)),
-			js(`document.activeElement?.blur(); true`),
+			// A fresh page: focus starts at the top.
+			chromedp.Reload(),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid=username]`)),
 			chromedp.KeyEvent(kb.Tab),
 		)
 		first := eval[string](t, bctx, `document.activeElement?.textContent ?? ''`)

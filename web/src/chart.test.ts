@@ -23,6 +23,11 @@ describe('plot', () => {
     const p = plot([{ label: 'in', points: [{ t: 5, v: 4 }] }], 200, 100);
     expect(p.paths[0].points[0]).toMatchObject({ x: 100, y: 20 });
   });
+  it('spans the period asked for', () => {
+    const p = plot([{ label: 'in', points: [{ t: 50, v: 10 }] }], 200, 100, [0, 100]);
+    expect(p.paths[0].d).toBe('M100,0');
+    expect([p.t0, p.t1]).toEqual([0, 100]);
+  });
   it('draws nothing without points', () => {
     expect(plot([{ label: 'in', points: [] }], 200, 100).paths[0].d).toBe('');
   });

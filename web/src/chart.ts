@@ -21,11 +21,12 @@ export function niceMax(v: number): number {
   return 10 * p;
 }
 
-// plot places series in a width x height box, time left to right and 0 at the bottom.
-export function plot(series: Series[], width: number, height: number): Plot {
+// plot places series in a width x height box, time left to right over domain (default: the
+// points' own span) and 0 at the bottom.
+export function plot(series: Series[], width: number, height: number, domain?: [number, number]): Plot {
   const all = series.flatMap((s) => s.points);
-  const t0 = all.length ? Math.min(...all.map((p) => p.t)) : 0;
-  const t1 = all.length ? Math.max(...all.map((p) => p.t)) : 1;
+  const t0 = domain ? domain[0] : all.length ? Math.min(...all.map((p) => p.t)) : 0;
+  const t1 = domain ? domain[1] : all.length ? Math.max(...all.map((p) => p.t)) : 1;
   const max = niceMax(all.length ? Math.max(...all.map((p) => p.v)) : 0);
   const x = (t: number) => (t1 === t0 ? width / 2 : ((t - t0) / (t1 - t0)) * width);
   const y = (v: number) => height - (v / max) * height;

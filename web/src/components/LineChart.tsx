@@ -5,11 +5,13 @@ const H = 160;
 const colors = ['#2563eb', '#16a34a', '#dc2626', '#d97706'];
 
 // LineChart draws series over time, with a table of the same numbers for screen readers.
-export function LineChart({ title, series, format }: { title: string; series: Series[]; format: (n: number) => string }) {
-  const p = plot(series, W, H);
+export function LineChart({ title, series, format, domain }: { title: string; series: Series[]; format: (n: number) => string; domain?: [number, number] }) {
+  const p = plot(series, W, H, domain);
   const empty = series.every((s) => s.points.length === 0);
   const id = title.toLowerCase().replace(/[^a-z0-9]+/g, '-');
-  const time = (t: number) => new Date(t).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  const long = p.t1 - p.t0 > 24 * 3600 * 1000;
+  const time = (t: number) =>
+    new Date(t).toLocaleString([], long ? { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' } : { hour: '2-digit', minute: '2-digit' });
   return (
     <figure class="chart" aria-labelledby={`${id}-title`}>
       <figcaption id={`${id}-title`}>{title}</figcaption>

@@ -36,6 +36,7 @@ export function MetricsPanel({ path }: { path: string }) {
     points: (m?.series ?? []).map((p) => ({ t: Date.parse(p.time), v: pick(p) })),
   });
   const s = m?.summary;
+  const domain: [number, number] | undefined = m ? [Date.parse(m.start), Date.parse(m.end)] : undefined;
   return (
     <div class="metrics">
       <div class="filters">
@@ -81,10 +82,11 @@ export function MetricsPanel({ path }: { path: string }) {
       )}
       {m && (
         <div class="charts">
-          <LineChart title="Records" format={count} series={[series('in', (p) => p.input.records.total), series('out', (p) => p.output.records.total)]} />
-          <LineChart title="Bytes" format={bytes} series={[series('in', (p) => p.input.bytes.total), series('out', (p) => p.output.bytes.total)]} />
+          <LineChart title="Records" domain={domain} format={count} series={[series('in', (p) => p.input.records.total), series('out', (p) => p.output.records.total)]} />
+          <LineChart title="Bytes" domain={domain} format={bytes} series={[series('in', (p) => p.input.bytes.total), series('out', (p) => p.output.bytes.total)]} />
           <LineChart
             title="Errors and retries"
+            domain={domain}
             format={count}
             series={[series('errors', (p) => p.output.errors.total), series('retries', (p) => p.output.retries.total), series('failed retries', (p) => p.output.retriesFailed.total)]}
           />

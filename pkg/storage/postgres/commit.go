@@ -254,6 +254,11 @@ func (b *Backend) commit(ctx context.Context, batch []*write, deadline time.Time
 		notAfter[i] = d.Add(offset)
 	}
 	minRev := b.seen.Load()
+	if err := ctx.Err(); err != nil {
+		// Every caller gave up (or the backend is closing) before the batch
+		// went out: say surely, so that none waits out its deadline to retry.
+		return nil, 0, fmt.Errorf("committing %d writes: not applied: ended before the batch was sent: %w", n, err)
+	}
 	if h := b.opts.hooks; h != nil && h.beforeCommit != nil {
 		h.beforeCommit(n)
 	}

@@ -93,8 +93,9 @@ type CompletedConfig struct {
 }
 
 // Complete fills in the fields derived from others: the REST options that
-// put every resource on the storage backend, the storage health checks, and
-// the refusal of anonymous requests.
+// put every resource on the storage backend, the storage health checks, the
+// cached verification of the front proxy's certificate and the refusal of
+// anonymous requests.
 // It mutates the receiver.
 func (cfg *Config) Complete() CompletedConfig {
 	if cfg.ExtraConfig.Storage != nil {
@@ -113,6 +114,11 @@ func (cfg *Config) Complete() CompletedConfig {
 		cfg.GenericConfig.ReadyzChecks = append(cfg.GenericConfig.ReadyzChecks, check)
 	}
 	if a := cfg.GenericConfig.Authentication.Authenticator; a != nil {
+		// Requests forwarded by kube-apiserver, nearly all of them, skip re-verifying its
+		// certificate's chain every time.
+		if rh := cfg.GenericConfig.Authentication.RequestHeaderConfig; rh != nil {
+			a = newFrontProxyFirst(rh, a)
+		}
 		cfg.GenericConfig.Authentication.Authenticator = rejectAnonymous{delegate: a}
 	}
 	c := completedConfig{

@@ -120,5 +120,7 @@ func pipelineOf(p *core.Pipeline) references.Pipeline {
 		Files:           files,
 		Config:          p.Spec.Config,
 		Format:          fluentbit.Format(format),
+		// Both strategies that call this validate the config on the same write.
+		Validating: true,
 	}
 }

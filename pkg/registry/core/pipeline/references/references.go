@@ -45,6 +45,10 @@ type Pipeline struct {
 	Files          []string
 	Config         string
 	Format         fluentbit.Format
+	// Validating is true when the API server validates this config on the same write (its
+	// create and update strategies): a config that does not parse is refused there, so a
+	// classic config without "{{" anywhere, which can hold no reference, is not parsed again.
+	Validating bool
 }
 
 // Lookup finds what pipelines refer to. A missing object is (false, nil), not an error.
@@ -136,9 +140,13 @@ func checkConfigReferences(ctx context.Context, p Pipeline, l Lookup) (cond meta
 		Message:            "Every secret and file the config references is defined.",
 		ObservedGeneration: p.Generation,
 	}
-	cfg, err := fluentbit.Parse([]byte(p.Config), p.Format)
-	if err != nil {
-		return cond, false, nil
+	// A classic config's values are pieces of its lines: without "{{" there is no reference,
+	// and cfg stays nil. (YAML escapes could spell one, so YAML is always parsed.)
+	var cfg *fluentbit.Config
+	if !p.Validating || p.Format != fluentbit.FormatClassic || strings.Contains(p.Config, "{{") {
+		if cfg, err = fluentbit.Parse([]byte(p.Config), p.Format); err != nil {
+			return cond, false, nil
+		}
 	}
 	keys := map[string]bool{}
 	var missingSecrets []string
@@ -161,14 +169,16 @@ func checkConfigReferences(ctx context.Context, p Pipeline, l Lookup) (cond meta
 	}
 
 	var problems []string
-	// Messages name keys and lines only, never values.
-	for _, e := range cfg.CheckReferences(func(r fluentbit.Reference) bool {
-		if r.Kind == "files" {
-			return files[r.Name]
+	if cfg != nil {
+		// Messages name keys and lines only, never values.
+		for _, e := range cfg.CheckReferences(func(r fluentbit.Reference) bool {
+			if r.Kind == "files" {
+				return files[r.Name]
+			}
+			return keys[r.Name]
+		}) {
+			problems = append(problems, e.Error())
 		}
-		return keys[r.Name]
-	}) {
-		problems = append(problems, e.Error())
 	}
 	if len(missingSecrets) > 0 {
 		problems = append(problems, "pipeline secrets not found: "+strings.Join(missingSecrets, ", "))

@@ -253,3 +253,75 @@ func podRev(p *example.Pod) int64 {
 	rev, _ := strconv.ParseInt(p.ResourceVersion, 10, 64)
 	return rev
 }
+
+// TestLinModel checks the model on small histories, legal and not, so that
+// TestLinearizable's verdict means something.
+func TestLinModel(t *testing.T) {
+	op := func(client int, call, ret int64, in linInput, out linOutput) porcupine.Operation {
+		return porcupine.Operation{ClientId: client, Input: in, Call: call, Output: out, Return: ret}
+	}
+	create := func(k, v string) linInput { return linInput{op: linCreate, key: k, value: v} }
+	update := func(k, v string) linInput { return linInput{op: linUpdate, key: k, value: v} }
+	get := func(k string) linInput { return linInput{op: linGet, key: k} }
+	list := linInput{op: linList}
+	ok := func(rev int64) linOutput { return linOutput{outcome: linOK, rev: rev} }
+	got := func(v string, rev int64) linOutput { return linOutput{outcome: linOK, value: v, rev: rev} }
+	unknown := linOutput{outcome: linUnknown}
+	for _, tc := range []struct {
+		name  string
+		ops   []porcupine.Operation
+		legal bool
+	}{
+		{"create then read it", []porcupine.Operation{
+			op(0, 0, 1, create("a", "1"), ok(2)),
+			op(1, 2, 3, get("a"), got("1", 2)),
+		}, true},
+		{"read of a value never written", []porcupine.Operation{
+			op(0, 0, 1, create("a", "1"), ok(2)),
+			op(1, 2, 3, get("a"), got("2", 2)),
+		}, false},
+		{"stale read after an update returned", []porcupine.Operation{
+			op(0, 0, 1, create("a", "1"), ok(2)),
+			op(0, 2, 3, update("a", "2"), ok(3)),
+			op(1, 4, 5, get("a"), got("1", 2)),
+		}, false},
+		{"revisions out of real-time order", []porcupine.Operation{
+			op(0, 0, 1, create("a", "1"), ok(5)),
+			op(1, 2, 3, create("b", "1"), ok(4)),
+		}, false},
+		{"write of unknown outcome seen later", []porcupine.Operation{
+			op(0, 0, 10, create("a", "1"), unknown),
+			op(1, 11, 12, get("a"), got("1", 2)),
+		}, true},
+		{"write of unknown outcome never seen", []porcupine.Operation{
+			op(0, 0, 10, create("a", "1"), unknown),
+			op(1, 11, 12, get("a"), linOutput{outcome: linNotFound}),
+		}, true},
+		{"write of unknown outcome seen after its fence, absent before", []porcupine.Operation{
+			op(0, 0, 10, create("a", "1"), unknown),
+			op(1, 11, 12, get("a"), linOutput{outcome: linNotFound}),
+			op(1, 13, 14, get("a"), got("1", 2)),
+		}, false},
+		{"write of unknown outcome at a revision below a write after its fence", []porcupine.Operation{
+			op(0, 0, 10, create("a", "1"), unknown),
+			op(1, 11, 12, create("b", "1"), ok(3)),
+			op(1, 13, 14, get("a"), got("1", 4)),
+		}, false},
+		{"list sees every key at its revision", []porcupine.Operation{
+			op(0, 0, 1, create("a", "1"), ok(2)),
+			op(0, 2, 3, create("b", "1"), ok(3)),
+			op(1, 4, 5, list, linOutput{outcome: linOK, listRev: 3, list: map[string]linItem{"a": {value: "1", modRev: 2}, "b": {value: "1", modRev: 3}}}),
+		}, true},
+		{"list misses a key created before it", []porcupine.Operation{
+			op(0, 0, 1, create("a", "1"), ok(2)),
+			op(0, 2, 3, create("b", "1"), ok(3)),
+			op(1, 4, 5, list, linOutput{outcome: linOK, listRev: 3, list: map[string]linItem{"a": {value: "1", modRev: 2}}}),
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if res := porcupine.CheckOperationsTimeout(linModel, tc.ops, 10*time.Second); (res == porcupine.Ok) != tc.legal {
+				t.Errorf("porcupine says %v, want legal=%v", res, tc.legal)
+			}
+		})
+	}
+}

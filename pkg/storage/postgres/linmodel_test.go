@@ -45,6 +45,11 @@ const (
 type linItem struct {
 	value  string
 	modRev int64 // 0: not known (written by a call whose outcome was unknown)
+	// For a value of unknown revision, revisions commit in linearization
+	// order: it is above after (the state's revision where it was
+	// linearized) and below before (the lowest revision of a write
+	// linearized after it, 0 while there is none).
+	after, before int64
 }
 
 type linOutput struct {
@@ -60,26 +65,50 @@ type linState struct {
 	rev int64 // no write after this point can have a revision at or below it
 }
 
+// with is s after a write of key; rev is the write's revision, 0 when
+// unknown.
 func (s linState) with(key string, it linItem, rev int64) linState {
 	kv := maps.Clone(s.kv)
+	bound(kv, rev)
 	kv[key] = it
 	return linState{kv: kv, rev: max(s.rev, rev)}
 }
 
 func (s linState) without(key string, rev int64) linState {
 	kv := maps.Clone(s.kv)
+	bound(kv, rev)
 	delete(kv, key)
 	return linState{kv: kv, rev: max(s.rev, rev)}
 }
 
+// bound tells every value of unknown revision in kv that a write at rev
+// (when known) comes after it.
+func bound(kv map[string]linItem, rev int64) {
+	if rev <= 0 {
+		return
+	}
+	for k, it := range kv {
+		if it.modRev == 0 && (it.before == 0 || rev < it.before) {
+			it.before = rev
+			kv[k] = it
+		}
+	}
+}
+
 // learn records a mod revision a read revealed for a value written by a
-// call whose outcome was unknown.
-func (s linState) learn(key string, modRev int64) linState {
+// call whose outcome was unknown; ok is false when that revision cannot be
+// where the write was linearized.
+func (s linState) learn(key string, modRev int64) (next linState, ok bool) {
 	it := s.kv[key]
 	if it.modRev != 0 {
-		return s
+		return s, true
 	}
-	return s.with(key, linItem{value: it.value, modRev: modRev}, modRev)
+	if modRev <= it.after || (it.before != 0 && modRev >= it.before) {
+		return s, false
+	}
+	kv := maps.Clone(s.kv)
+	kv[key] = linItem{value: it.value, modRev: modRev}
+	return linState{kv: kv, rev: max(s.rev, modRev)}, true
 }
 
 func sameItem(model linItem, got linItem) bool {
@@ -96,7 +125,7 @@ func linStep(state, input, output any) []any {
 		switch out.outcome {
 		case linOK:
 			if !present && out.rev > s.rev {
-				return []any{s.with(in.key, linItem{in.value, out.rev}, out.rev)}
+				return []any{s.with(in.key, linItem{value: in.value, modRev: out.rev}, out.rev)}
 			}
 		case linExists:
 			if present {
@@ -106,13 +135,13 @@ func linStep(state, input, output any) []any {
 			if present {
 				return []any{s}
 			}
-			return []any{s, s.with(in.key, linItem{value: in.value}, 0)}
+			return []any{s, s.with(in.key, linItem{value: in.value, after: s.rev}, 0)}
 		}
 	case linUpdate:
 		switch out.outcome {
 		case linOK:
 			if present && out.rev > s.rev {
-				return []any{s.with(in.key, linItem{in.value, out.rev}, out.rev)}
+				return []any{s.with(in.key, linItem{value: in.value, modRev: out.rev}, out.rev)}
 			}
 		case linNotFound:
 			if !present {
@@ -122,7 +151,7 @@ func linStep(state, input, output any) []any {
 			if !present {
 				return []any{s}
 			}
-			return []any{s, s.with(in.key, linItem{value: in.value}, 0)}
+			return []any{s, s.with(in.key, linItem{value: in.value, after: s.rev}, 0)}
 		}
 	case linDelete:
 		switch out.outcome {
@@ -143,8 +172,10 @@ func linStep(state, input, output any) []any {
 	case linGet:
 		switch out.outcome {
 		case linOK:
-			if present && sameItem(cur, linItem{out.value, out.rev}) {
-				return []any{s.learn(in.key, out.rev)}
+			if present && sameItem(cur, linItem{value: out.value, modRev: out.rev}) {
+				if next, ok := s.learn(in.key, out.rev); ok {
+					return []any{next}
+				}
 			}
 		case linNotFound:
 			if !present {
@@ -165,7 +196,9 @@ func linStep(state, input, output any) []any {
 				if !ok || !sameItem(it, got) {
 					return nil
 				}
-				next = next.learn(k, got.modRev)
+				if next, ok = next.learn(k, got.modRev); !ok {
+					return nil
+				}
 			}
 			next = linState{kv: next.kv, rev: max(next.rev, out.listRev)}
 			return []any{next}

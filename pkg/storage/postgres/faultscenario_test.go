@@ -78,13 +78,21 @@ func TestFaultFrozenReplica(t *testing.T) {
 			if took > frozenWrite+overrunSlack {
 				t.Errorf("a write with a %v deadline returned after %v: %v", frozenWrite, took, err)
 			}
-			// RequestWatchProgress honours its context.
-			pctx, pcancel := context.WithTimeout(ctx, 3*time.Second)
+			// RequestWatchProgress honours its context (the request
+			// timeout, the next bound, is later than this one plus the slack).
+			const progressDeadline = time.Second
+			if opts.RequestTimeout <= progressDeadline+overrunSlack {
+				t.Fatalf("RequestTimeout %v too short to tell whether RequestWatchProgress honours its context", opts.RequestTimeout)
+			}
+			pctx, pcancel := context.WithTimeout(ctx, progressDeadline)
 			start := time.Now()
 			perr := bad.s.RequestWatchProgress(pctx)
 			pcancel()
-			if took := time.Since(start); took > 3*time.Second+overrunSlack {
-				t.Errorf("RequestWatchProgress with a 3s context returned after %v (err %v)", took, perr)
+			if perr == nil {
+				t.Error("RequestWatchProgress succeeded through a frozen connection")
+			}
+			if took := time.Since(start); took > progressDeadline+overrunSlack {
+				t.Errorf("RequestWatchProgress with a %v context returned after %v (err %v)", progressDeadline, took, perr)
 			}
 			// Readiness fails once the event log has not read for the limit.
 			notReadyBy := opts.ReadyMaxPollAge + opts.PollTimeout + overrunSlack

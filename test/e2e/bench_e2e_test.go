@@ -354,6 +354,7 @@ type benchRound struct {
 	watchAfterReturnP99                   time.Duration
 	racingPerSec                          float64
 	racingConflicts                       int
+	conflictsPerUpdate                    float64
 	cpuPerCreate, cpuPerGet, cpuPerUpdate map[string]time.Duration
 	cpuPerDelete                          map[string]time.Duration
 	heapGrowth                            map[string]float64
@@ -461,6 +462,7 @@ func runBenchRound(ctx context.Context, t *benchTarget, ns string, set benchSett
 		return nil, fmt.Errorf("racing updates: %w", err)
 	}
 	r.cpuPerUpdate = procs.sample(ctx).since(cpu0).per(updates)
+	r.conflictsPerUpdate = float64(r.racingConflicts) / float64(max(updates, 1))
 
 	// Clean-up, measured too: deletes leave history behind in either store.
 	all, err := c.List(ctx, metav1.ListOptions{})
@@ -1000,6 +1002,7 @@ var benchMetrics = []benchMetric{
 	{"watch create→event p99", "ms", false, func(r *benchRound) float64 { return ms(r.watchP99) }},
 	{"watch p99 after create returned", "ms", false, func(r *benchRound) float64 { return ms(r.watchAfterReturnP99) }},
 	{"8 writers racing updates", "/s", true, func(r *benchRound) float64 { return r.racingPerSec }},
+	{"conflicts per racing update", "", false, func(r *benchRound) float64 { return r.conflictsPerUpdate }},
 	{"deletes/s (16 clients)", "/s", true, func(r *benchRound) float64 { return r.deletesPerSec }},
 }
 

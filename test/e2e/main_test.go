@@ -44,9 +44,10 @@ func run(m *testing.M) int {
 		return 1
 	}
 	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "e2e: "+format+"\n", args...) }
-	// E2E_PROFILING serves kube-apiserver's /debug/pprof, for make bench-e2e.
+	// E2E_PROFILING serves kube-apiserver's /debug/pprof and E2E_ETCD_FSYNC makes etcd as
+	// durable as PostgreSQL, for make bench-e2e.
 	cluster, err = framework.StartCluster(ctx, framework.ClusterOptions{Dir: dir, BinDir: binDir, Logf: logf,
-		Profiling: os.Getenv("E2E_PROFILING") != ""})
+		Profiling: os.Getenv("E2E_PROFILING") != "", EtcdFsync: os.Getenv("E2E_ETCD_FSYNC") != ""})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "starting the control plane: %v\n", err)
 		dumpLogs(dir)

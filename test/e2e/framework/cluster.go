@@ -51,6 +51,9 @@ type ClusterOptions struct {
 	Logf func(format string, args ...any)
 	// Profiling serves kube-apiserver's /debug/pprof (to system:masters), for benchmarks.
 	Profiling bool
+	// EtcdFsync makes etcd sync its writes to disk as PostgreSQL does, for benchmarks that
+	// compare the two; tests run etcd without (--unsafe-no-fsync).
+	EtcdFsync bool
 }
 
 // Cluster is a running etcd, kube-apiserver, kube-controller-manager, kube-scheduler
@@ -79,7 +82,7 @@ type Cluster struct {
 	Nodes []string
 
 	logf                                  func(format string, args ...any)
-	profiling                             bool
+	profiling, etcdFsync                  bool
 	etcd, apiserver, controllerManager    *Process
 	scheduler, kwok                       *Process
 	adminConfig                           *rest.Config
@@ -92,7 +95,7 @@ type Cluster struct {
 // kwok, and waits until kube-apiserver is ready, its RBAC bootstrap policy is in place
 // and the fake nodes are Ready.
 func StartCluster(ctx context.Context, opts ClusterOptions) (_ *Cluster, err error) {
-	c := &Cluster{Dir: opts.Dir, BinDir: opts.BinDir, logf: opts.Logf, profiling: opts.Profiling}
+	c := &Cluster{Dir: opts.Dir, BinDir: opts.BinDir, logf: opts.Logf, profiling: opts.Profiling, etcdFsync: opts.EtcdFsync}
 	if c.logf == nil {
 		c.logf = func(string, ...any) {}
 	}
@@ -201,18 +204,21 @@ func (c *Cluster) startEtcd(ctx context.Context) error {
 			return fmt.Errorf("clearing etcd data: %w", err)
 		}
 		c.logf("starting etcd on %s", c.EtcdURL)
-		c.etcd, err = StartProcess("etcd", filepath.Join(c.Dir, "logs", "etcd.log"), filepath.Join(c.BinDir, "etcd"),
+		args := []string{
 			"--name=e2e",
-			"--data-dir="+dataDir,
-			"--listen-client-urls="+c.EtcdURL,
-			"--advertise-client-urls="+c.EtcdURL,
-			"--listen-peer-urls="+peer,
-			"--initial-advertise-peer-urls="+peer,
-			"--initial-cluster=e2e="+peer,
-			// A throwaway cluster: durability is not wanted, speed is.
-			"--unsafe-no-fsync",
+			"--data-dir=" + dataDir,
+			"--listen-client-urls=" + c.EtcdURL,
+			"--advertise-client-urls=" + c.EtcdURL,
+			"--listen-peer-urls=" + peer,
+			"--initial-advertise-peer-urls=" + peer,
+			"--initial-cluster=e2e=" + peer,
 			"--log-level=warn",
-		)
+		}
+		if !c.etcdFsync {
+			// A throwaway cluster: durability is not wanted, speed is.
+			args = append(args, "--unsafe-no-fsync")
+		}
+		c.etcd, err = StartProcess("etcd", filepath.Join(c.Dir, "logs", "etcd.log"), filepath.Join(c.BinDir, "etcd"), args...)
 		if err != nil {
 			return err
 		}

@@ -450,6 +450,10 @@ data: {token: %s}
 			chromedp.Navigate(core.URL+"/#/instances"),
 			waitJS(textOf(`[data-testid=coreinstances] tbody`)+`.includes('Running')`),
 		)
+		runB(t, bctx, "the core instance's metrics",
+			chromedp.Click(chromedp.CSS(`[data-testid=coreinstances] button[aria-label^="Metrics"]`)),
+			waitJS(`Number(document.querySelector('[data-testid=coreinstances] figure.chart svg')?.dataset.points ?? 0) > 0`),
+		)
 		shot.take(bctx, "11-core-instances")
 		checkLabels(t, bctx, "core instances")
 		runB(t, bctx, "secrets show keys, never values",

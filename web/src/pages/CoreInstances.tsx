@@ -1,3 +1,4 @@
+import { Fragment } from 'preact';
 import { useState } from 'preact/hooks';
 import { del, post, resourcePath } from '../api';
 import { useNamespace } from '../app';
@@ -5,6 +6,7 @@ import { Empty, ErrorNotice, Field, Phase, useCan } from '../components/common';
 import { age } from '../format';
 import { useLiveList, useNow } from '../live';
 import type { CoreInstance } from '../types';
+import { MetricsPanel } from './Metrics';
 
 export function CoreInstancesPage() {
   const { namespace } = useNamespace();
@@ -15,6 +17,7 @@ export function CoreInstancesPage() {
   const canCreate = useCan('create', 'coreinstances', namespace);
   const canDelete = useCan('delete', 'coreinstances', namespace);
   const [error, setError] = useState<unknown>(null);
+  const [open, setOpen] = useState('');
   const now = useNow();
   const envs = [...new Set(live.items.map((c) => c.spec.environment ?? '').filter(Boolean))].sort();
   const shown = live.items.filter((c) => (!env || c.spec.environment === env) && (!tag || (c.spec.tags ?? []).some((t) => t.includes(tag))));
@@ -74,15 +77,14 @@ export function CoreInstancesPage() {
                 <th scope="col">Pipelines</th>
                 <th scope="col">Tags</th>
                 <th scope="col">Versions</th>
-                {canDelete && (
-                  <th scope="col">
-                    <span class="sr-only">Actions</span>
-                  </th>
-                )}
+                <th scope="col">
+                  <span class="sr-only">Actions</span>
+                </th>
               </tr>
             </thead>
             <tbody>
               {shown.map((c) => (
+                <Fragment key={c.metadata.uid}>
                 <tr key={c.metadata.uid}>
                   <th scope="row">{c.metadata.name}</th>
                   {!namespace && <td>{c.metadata.namespace}</td>}
@@ -104,14 +106,31 @@ export function CoreInstancesPage() {
                     {c.status?.agentVersion ? `agent ${c.status.agentVersion}` : ''}
                     {c.status?.fluentBitVersion ? `, Fluent Bit ${c.status.fluentBitVersion}` : ''}
                   </td>
-                  {canDelete && (
-                    <td>
+                  <td class="row-actions">
+                    <button
+                      type="button"
+                      class="small"
+                      aria-expanded={open === c.metadata.uid}
+                      aria-label={`Metrics of core instance ${c.metadata.name}`}
+                      onClick={() => setOpen(open === c.metadata.uid ? '' : c.metadata.uid!)}
+                    >
+                      Metrics
+                    </button>
+                    {canDelete && (
                       <button type="button" class="danger small" onClick={() => remove(c)} aria-label={`Delete core instance ${c.metadata.name}`}>
                         Delete
                       </button>
-                    </td>
-                  )}
+                    )}
+                  </td>
                 </tr>
+                {open === c.metadata.uid && (
+                  <tr key={`${c.metadata.uid}-metrics`}>
+                    <td colSpan={10}>
+                      <MetricsPanel path={resourcePath('coreinstances', c.metadata.namespace!, c.metadata.name) + '/metrics'} />
+                    </td>
+                  </tr>
+                )}
+                </Fragment>
               ))}
             </tbody>
           </table>

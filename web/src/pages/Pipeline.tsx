@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
-import { del, mergePatch, resourcePath } from '../api';
+import { ApiError, del, mergePatch, resourcePath } from '../api';
 import { ConfigEditor } from '../components/ConfigEditor';
 import { Empty, ErrorNotice, Field, Notice, Phase, Tabs, useCan } from '../components/common';
 import { useDryRun } from '../dryrun';
@@ -208,7 +208,9 @@ function ConfigTab({ p, canEdit }: { p: Pipeline; canEdit: boolean }) {
   const [secrets, setSecrets] = useState((p.spec.secrets ?? []).join(', '));
   const [saveError, setSaveError] = useState<unknown>(null);
   const [saved, setSaved] = useState('');
-  const [base, setBase] = useState(p.metadata.resourceVersion);
+  // The spec's generation when editing started: status writes by the data plane change the
+  // resource version but not the generation, and must not make a save conflict.
+  const [baseGen, setBaseGen] = useState(p.metadata.generation);
   const patch = () => ({
     spec: {
       config,
@@ -224,15 +226,17 @@ function ConfigTab({ p, canEdit }: { p: Pipeline; canEdit: boolean }) {
     secrets !== (p.spec.secrets ?? []).join(', ');
   const key = JSON.stringify(patch());
   const { problems, checking, error, setProblems } = useDryRun(key, canEdit && dirty ? () => mergePatch(path, patch(), { dryRun: true }) : null);
-  const changedElsewhere = p.metadata.resourceVersion !== base && dirty;
+  const changedElsewhere = p.metadata.generation !== baseGen && dirty;
   const save = async (e: Event) => {
     e.preventDefault();
     setSaveError(null);
     setSaved('');
     try {
-      // The resource version makes the save fail (409) if someone else changed the pipeline since it was loaded.
-      const out = await mergePatch<Pipeline>(path, { metadata: { resourceVersion: base }, ...patch() });
-      setBase(out.metadata.resourceVersion);
+      if (changedElsewhere) throw new ApiError(409, { code: 409, reason: 'Conflict', message: 'Someone changed this pipeline since you started editing: load their version first.' });
+      // The current resource version (the spec is still the one edited) makes the save fail with
+      // 409 if someone changes the pipeline in between.
+      const out = await mergePatch<Pipeline>(path, { metadata: { resourceVersion: p.metadata.resourceVersion }, ...patch() });
+      setBaseGen(out.metadata.generation);
       setProblems([]);
       setSaved('Saved. The data plane rolls it out.');
     } catch (err) {
@@ -241,7 +245,11 @@ function ConfigTab({ p, canEdit }: { p: Pipeline; canEdit: boolean }) {
   };
   const reload = () => {
     setConfig(p.spec.config);
-    setBase(p.metadata.resourceVersion);
+    setProfile(p.spec.resourceProfile ?? '');
+    setStrategy(p.spec.deploymentStrategy ?? 'RollingUpdate');
+    setSecrets((p.spec.secrets ?? []).join(', '));
+    setBaseGen(p.metadata.generation);
+    setSaveError(null);
   };
   return (
     <form onSubmit={save} aria-label="Edit pipeline">
@@ -271,7 +279,7 @@ function ConfigTab({ p, canEdit }: { p: Pipeline; canEdit: boolean }) {
           <button type="button" class="link" onClick={reload}>
             Load their version
           </button>{' '}
-          (your edits are lost), or save to be told of the conflict.
+          (your edits are lost).
         </Notice>
       )}
       <ErrorNotice error={saveError} doing="edit this pipeline" />

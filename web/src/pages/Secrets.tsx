@@ -1,3 +1,4 @@
+import { Fragment } from 'preact';
 import { useState } from 'preact/hooks';
 import { b64encode, del, mergePatch, post, resourcePath } from '../api';
 import { useNamespace } from '../app';
@@ -57,7 +58,7 @@ export function SecretsPage() {
           </thead>
           <tbody>
             {live.items.map((s) => (
-              <>
+              <Fragment key={s.metadata.uid}>
                 <tr key={s.metadata.uid}>
                   <th scope="row">{s.metadata.name}</th>
                   {!namespace && <td>{s.metadata.namespace}</td>}
@@ -89,7 +90,7 @@ export function SecretsPage() {
                     </td>
                   </tr>
                 )}
-              </>
+              </Fragment>
             ))}
           </tbody>
         </table>

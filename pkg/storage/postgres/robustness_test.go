@@ -558,3 +558,57 @@ func TestCommitsWhateverTheDefaultIsolation(t *testing.T) {
 		t.Errorf("revision %d after %d writes from revision 1, want %d", got, writes, want)
 	}
 }
+
+// TestReadinessFailsWhenEventLogLags stalls only the event log's reads
+// (another session locks the compaction table, which every poll reads and
+// requests, commits and readiness's own query do not): PostgreSQL answers
+// and writes commit, yet every watch of the process is behind, so
+// readiness must fail, and pass again once the event log reads.
+func TestReadinessFailsWhenEventLogLags(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	url := pgtest.NewDatabase(t)
+	opts := testOptions
+	opts.PollInterval, opts.PollTimeout, opts.ReadyMaxPollAge = 100*time.Millisecond, time.Second, 2*time.Second
+	b := newBackendAt(t, url, opts)
+	s := newPodStore(t, b)
+	if err := waitReady(ctx, b, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "LOCK TABLE compaction IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	if r := b.submit(ctx, &write{key: []byte("/lag/a"), value: []byte("v"), expect: anyRevision}); r.err != nil {
+		t.Fatalf("a write with the event log stalled: %v", r.err)
+	}
+	var readyErr error
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); pause(ctx, 100*time.Millisecond) {
+		if readyErr = b.ReadyCheck(ctx); readyErr != nil {
+			break
+		}
+	}
+	if readyErr == nil || !strings.Contains(readyErr.Error(), "watch events not read") {
+		t.Fatalf("readiness with the event log stalled for 20s: %v, want it to fail for the lag", readyErr)
+	}
+	if err := s.ReadinessCheck(); err == nil {
+		t.Error("the store's ReadinessCheck passes with the event log stalled")
+	}
+	if _, err := b.currentRevision(ctx); err != nil {
+		t.Fatalf("PostgreSQL should still answer requests: %v", err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitReady(ctx, b, 20*time.Second); err != nil {
+		t.Fatalf("not ready again once the event log reads: %v", err)
+	}
+}

@@ -612,3 +612,25 @@ func TestReadinessFailsWhenEventLogLags(t *testing.T) {
 		t.Fatalf("not ready again once the event log reads: %v", err)
 	}
 }
+
+// TestLockTimeout holds the revision lock in another session and sends a
+// write whose caller set no deadline: the committer session's lock_timeout
+// ends the wait, well before the commit timeout, and says the write was
+// not applied.
+func TestLockTimeout(t *testing.T) {
+	opts := testOptions
+	opts.LockTimeout, opts.CommitTimeout = time.Second, 30*time.Second
+	b, url := newTestBackend(t, opts)
+	ctx := context.Background()
+	release := holdRevisionLock(t, ctx, url)
+	defer release()
+	start := time.Now()
+	r := b.submit(ctx, &write{key: []byte("/lock/a"), value: []byte("v"), expect: 0})
+	took := time.Since(start)
+	if r.err == nil || !strings.Contains(r.err.Error(), "revision lock was not free") || !notApplied(r.err) {
+		t.Fatalf("write with the revision lock held elsewhere: %v, want a lock timeout saying it was not applied", r.err)
+	}
+	if took > opts.LockTimeout+overrunSlack {
+		t.Errorf("the lock wait ended after %v with a %v lock timeout", took, opts.LockTimeout)
+	}
+}

@@ -24,6 +24,7 @@ import (
 
 	v1 "github.com/calyptia/core-management-plane/pkg/apis/core/v1"
 	"github.com/calyptia/core-management-plane/pkg/dataplane"
+	"github.com/calyptia/core-management-plane/pkg/dataplane/render"
 	clientset "github.com/calyptia/core-management-plane/pkg/generated/clientset/versioned"
 )
 
@@ -83,6 +84,11 @@ func Parse(r io.Reader) ([]v1.MetricsCounter, *metav1.Time, error) {
 				}
 			}
 			if v < 0 {
+				continue
+			}
+			// The tap is the agent's, not the user's: counting it would double every
+			// pipeline's output records and bytes.
+			if measurement == v1.MeasurementOutput && plugin == render.TapAlias {
 				continue
 			}
 			out = append(out, v1.MetricsCounter{Measurement: measurement, Plugin: plugin, Name: counter, Value: int64(v)})

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	v1 "github.com/calyptia/core-management-plane/pkg/apis/core/v1"
+	"github.com/calyptia/core-management-plane/pkg/dataplane/render"
 )
 
 // testdata/fluent-bit-5.1.1.{prom,json} were recorded from the real Fluent Bit 5.1.1 (dummy
@@ -64,6 +65,33 @@ func TestParseAgreesWithFluentBitsJSON(t *testing.T) {
 		if c.Measurement != v1.MeasurementStorage && !strings.HasSuffix(c.Name, "_total") {
 			t.Errorf("counter %+v", c)
 		}
+	}
+}
+
+// The vivo_exporter the agent adds to every pipeline is not one of the user's outputs.
+func TestParseLeavesOutTheTap(t *testing.T) {
+	b, err := os.ReadFile("testdata/fluent-bit-5.1.1.prom")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(b), `fluentbit_output_proc_records_total{name="sink"} 36`,
+		`fluentbit_output_proc_records_total{name="sink"} 36`+"\n"+`fluentbit_output_proc_records_total{name="`+render.TapAlias+`"} 36`, 1)
+	if text == string(b) {
+		t.Fatal("recorded text has no sink output line to add the tap beside")
+	}
+	counters, _, err := Parse(strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := false
+	for _, c := range counters {
+		if c.Plugin == render.TapAlias {
+			t.Errorf("tap counter kept: %+v", c)
+		}
+		sink = sink || (c.Plugin == "sink" && c.Name == "proc_records_total")
+	}
+	if !sink {
+		t.Error("the user's output went missing with the tap")
 	}
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { append, page, rowsOf, search } from './tap';
+import { append, nextFrom, page, rowsOf, search } from './tap';
 import type { PipelineTap } from './types';
 
 const logs: PipelineTap = {
@@ -87,4 +87,16 @@ describe('page', () => {
   it('has one empty page without rows', () => {
     expect(page([], 0, 10)).toEqual({ rows: [], pages: 1, page: 0 });
   });
+});
+
+describe('nextFrom', () => {
+  const tap = (t: Partial<PipelineTap>): PipelineTap => ({ metadata: { name: 'p' }, signal: 'logs', ...t });
+  it.each([
+    { name: 'first read', prev: undefined, t: tap({ startID: 1, endID: 5, nextID: 6, chunks: [{}] }), want: 6 },
+    { name: 'reads on', prev: 6, t: tap({ endID: 9, nextID: 10, chunks: [{}] }), want: 10 },
+    { name: 'nothing new', prev: 10, t: tap({ endID: 9, nextID: 10 }), want: 10 },
+    { name: 'no nextID keeps the place', prev: 10, t: tap({ endID: 9 }), want: 10 },
+    { name: 'exporter restarted', prev: 10, t: tap({ startID: 1, endID: 2, nextID: 10 }), want: undefined },
+    { name: 'restarted, still empty', prev: 10, t: tap({}), want: undefined },
+  ])('$name', ({ prev, t, want }) => expect(nextFrom(prev, t)).toBe(want));
 });

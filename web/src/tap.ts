@@ -67,3 +67,11 @@ export function page(rows: TapRow[], p: number, n: number): { rows: TapRow[]; pa
   const newestFirst = rows.slice().reverse();
   return { rows: newestFirst.slice(at * n, at * n + n), pages, page: at };
 }
+
+// nextFrom is where the next read starts: the answer's nextID; or the oldest chunk again when
+// the exporter's ids went back below where the view was (its Fluent Bit restarted), so that a
+// restart does not leave the view waiting for ids that will not come.
+export function nextFrom(prev: number | undefined, tap: PipelineTap): number | undefined {
+  if (prev !== undefined && (tap.chunks ?? []).length === 0 && (tap.endID ?? 0) + 1 < prev) return undefined;
+  return tap.nextID !== undefined && tap.nextID > 0 ? tap.nextID : prev;
+}

@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { get, resourcePath } from '../api';
 import { ErrorNotice } from '../components/common';
-import { append, page, rowsOf, safeJSON, search, WINDOW, type TapRow } from '../tap';
+import { append, nextFrom, page, rowsOf, safeJSON, search, WINDOW, type TapRow } from '../tap';
 import type { PipelineTap } from '../types';
 
 const PAGE = 25;
@@ -34,7 +34,7 @@ export function VivoPanel({ namespace, name }: { namespace: string; name: string
           query: { signal, from: from.current, limit: 100 },
         });
         if (!live) return;
-        if (tap.nextID !== undefined && tap.nextID > 0) from.current = tap.nextID;
+        from.current = nextFrom(from.current, tap);
         const more = rowsOf(tap, seq.current);
         seq.current += more.length;
         if (more.length) setRows((r) => append(r, more));

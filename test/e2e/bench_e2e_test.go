@@ -1004,6 +1004,11 @@ var benchMetrics = []benchMetric{
 	{"8 writers racing updates", "/s", true, func(r *benchRound) float64 { return r.racingPerSec }},
 	{"conflicts per racing update", "", false, func(r *benchRound) float64 { return r.conflictsPerUpdate }},
 	{"deletes/s (16 clients)", "/s", true, func(r *benchRound) float64 { return r.deletesPerSec }},
+	// Per round, these show whether a path slows down as history builds up, where rates on a
+	// shared machine cannot.
+	{"CPU per create, all processes", "ms", false, func(r *benchRound) float64 { return ms(r.cpuPerCreate["total"]) }},
+	{"CPU per get, all processes", "ms", false, func(r *benchRound) float64 { return ms(r.cpuPerGet["total"]) }},
+	{"CPU per delete, all processes", "ms", false, func(r *benchRound) float64 { return ms(r.cpuPerDelete["total"]) }},
 }
 
 func (rs *benchResults) print(out io.Writer, set benchSettings) {

@@ -433,6 +433,21 @@ data: {token: %s}
 		if beforeSearch == 0 || afterSearch != 0 {
 			t.Errorf("search: %d rows before, %d after searching for text no record has", beforeSearch, afterSearch)
 		}
+		// Pages over the window (the dummy input makes 20 records a second: more than a page),
+		// pause and clear.
+		runB(t, bctx, "paging, pausing and clearing Vivo",
+			js(`(() => { const el = document.querySelector('.vivo input[type=search]'); el.select(); return true })()`),
+			chromedp.SendKeys(chromedp.CSS(`.vivo input[type=search]`), kb.Backspace),
+			waitJS(textOf(`.pager`)+`.includes('Page 1 of')`),
+			chromedp.Click(chromedp.CSS(`.pager button:last-child`)),
+			waitJS(textOf(`.pager`)+`.includes('Page 2 of')`),
+			chromedp.Click(chromedp.CSS(`.vivo button[aria-pressed]`)),
+			waitJS(textOf(`[data-testid=vivo-status]`)+`.startsWith('Paused')`),
+			chromedp.Click(chromedp.CSS(`.vivo .toolbar button:not([aria-pressed])`)),
+			waitJS(`document.querySelectorAll('[data-testid=vivo-records] tbody tr').length === 0`),
+			chromedp.Click(chromedp.CSS(`.vivo button[aria-pressed]`)),
+			waitJS(`document.querySelectorAll('[data-testid=vivo-records] tbody tr').length > 0`),
+		)
 		runB(t, bctx, "the metrics signal does not break the view",
 			chromedp.SetValue(chromedp.CSS(`.vivo select`), "metrics"),
 			js(`document.querySelector('.vivo select').dispatchEvent(new Event('change', {bubbles: true}))`),

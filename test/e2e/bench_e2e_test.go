@@ -358,8 +358,10 @@ type benchRound struct {
 	cpuPerCreate, cpuPerGet, cpuPerUpdate map[string]time.Duration
 	cpuPerDelete                          map[string]time.Duration
 	heapGrowth                            map[string]float64
-	rss                                   map[string]float64
-	objects                               int
+	// tables is PostgreSQL's view of cloud-api's tables after the round (pipelines paths only).
+	tables  string
+	rss     map[string]float64
+	objects int
 }
 
 func runBenchRound(ctx context.Context, t *benchTarget, ns string, set benchSettings, procs *benchProcesses, heap map[string]func(context.Context) (float64, error)) (*benchRound, error) {
@@ -486,6 +488,9 @@ func runBenchRound(ctx context.Context, t *benchTarget, ns string, set benchSett
 	}
 	r.deletesPerSec = float64(len(left)) / time.Since(start).Seconds()
 	r.cpuPerDelete = procs.sample(ctx).since(cpu0).per(len(left))
+	if t.gvr == pipelinesGVR {
+		r.tables = tableStats(ctx, cloudDB)
+	}
 	return r, nil
 }
 
@@ -929,6 +934,36 @@ func backendPids(ctx context.Context, db string) []int {
 	return out
 }
 
+// tableStats describes the store's tables: live and dead tuples (deletes leave dead ones until
+// a vacuum) and sizes, and whether autovacuum runs at all.
+func tableStats(ctx context.Context, dbURL string) string {
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return err.Error()
+	}
+	defer conn.Close(ctx)
+	var autovacuum string
+	if err := conn.QueryRow(ctx, "SHOW autovacuum").Scan(&autovacuum); err != nil {
+		return err.Error()
+	}
+	rows, err := conn.Query(ctx, `SELECT relname, n_live_tup, n_dead_tup, pg_total_relation_size(relid)
+		FROM pg_stat_user_tables WHERE relname IN ('kv', 'kv_log') ORDER BY relname`)
+	if err != nil {
+		return err.Error()
+	}
+	defer rows.Close()
+	out := "autovacuum " + autovacuum
+	for rows.Next() {
+		var name string
+		var live, dead, size int64
+		if err := rows.Scan(&name, &live, &dead, &size); err != nil {
+			return err.Error()
+		}
+		out += fmt.Sprintf("; %s %d live, %d dead, %.1f MiB", name, live, dead, float64(size)/(1<<20))
+	}
+	return out
+}
+
 func databaseName(url string) string {
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
@@ -1064,6 +1099,13 @@ func (rs *benchResults) print(out io.Writer, set benchSettings) {
 			mib(func(r *benchRound) float64 { return r.rss["cloud-api"] }))
 	}
 	tw.Flush()
+
+	fmt.Fprintln(out, "\nPostgreSQL tables after each round of pipelines (the history a plane builds up)")
+	for _, r := range rs.rounds {
+		if r.tables != "" {
+			fmt.Fprintf(out, "  round %d %-24s %s\n", r.round, r.path, r.tables)
+		}
+	}
 
 	if len(rs.large) > 0 {
 		fmt.Fprintln(out, "\nLarge namespace (BENCH_LARGE), medians of 3 lists")

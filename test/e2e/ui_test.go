@@ -481,6 +481,25 @@ data: {token: %s}
 			waitJS(`Number(document.querySelector('[data-testid=coreinstances] figure.chart svg')?.dataset.points ?? 0) > 0`),
 		)
 		shot.take(bctx, "11-core-instances")
+		// A new core instance, then the environment filter.
+		runB(t, bctx, "creating a core instance",
+			chromedp.Click(chromedp.CSS(`.page-head button.primary`)),
+			chromedp.WaitVisible(chromedp.CSS(`#ci-name`)),
+			chromedp.SendKeys(chromedp.CSS(`#ci-name`), "ui-made"),
+			chromedp.SendKeys(chromedp.CSS(`#ci-env`), "dev"),
+			chromedp.SendKeys(chromedp.CSS(`#ci-tags`), "a, b"),
+			chromedp.Click(chromedp.CSS(`form[aria-label="New core instance"] button[type=submit]`)),
+			waitJS(textOf(`[data-testid=coreinstances] tbody`)+`.includes('ui-made')`),
+			js(`(() => { const s = document.querySelector('.filters select'); s.value = 'dev'; s.dispatchEvent(new Event('change', {bubbles: true})); return true })()`),
+			waitJS(`document.querySelectorAll('[data-testid=coreinstances] tbody tr').length === 1 && `+textOf(`[data-testid=coreinstances] tbody`)+`.includes('ui-made')`),
+		)
+		ci, err := cs.CoreV1().CoreInstances(ns).Get(ctx, "ui-made", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ci.Spec.Environment != "dev" || strings.Join(ci.Spec.Tags, ",") != "a,b" {
+			t.Errorf("created core instance spec %+v", ci.Spec)
+		}
 		checkLabels(t, bctx, "core instances")
 		runB(t, bctx, "secrets show keys, never values",
 			chromedp.Navigate(core.URL+"/#/secrets"),

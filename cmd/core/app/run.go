@@ -57,7 +57,6 @@ func (o *Options) Run(ctx context.Context) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		// No WriteTimeout: watches stream for as long as the page is open.
 		IdleTimeout: 2 * time.Minute,
-		ErrorLog:    nil,
 	}
 	l, err := net.Listen("tcp", o.Listen)
 	if err != nil {
@@ -83,9 +82,12 @@ func (o *Options) Run(ctx context.Context) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	// Watches never end by themselves: cut what is left after the grace period.
-	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return err
+	if err := hs.Shutdown(sctx); err != nil {
+		// Watches never end by themselves: cut what is left after the grace period.
+		_ = hs.Close()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
 	}
 	return nil
 }

@@ -29,8 +29,10 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 
 	k8scorev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 
 	"github.com/calyptia/core-management-plane/internal/pgtest"
 	"github.com/calyptia/core-management-plane/test/e2e/framework"
@@ -113,7 +115,7 @@ const benchConfig = `[SERVICE]
 type benchSettings struct {
 	objects, rounds, gets, listReps, watchEvents, racingUpdates int
 	large                                                       int
-	pprofDir                                                    string
+	pprofDir, user                                              string
 }
 
 func benchSettingsFromEnv() benchSettings {
@@ -131,6 +133,7 @@ func benchSettingsFromEnv() benchSettings {
 	intEnv("BENCH_RACING_UPDATES", &s.racingUpdates)
 	intEnv("BENCH_LARGE", &s.large)
 	s.pprofDir = os.Getenv("BENCH_PPROF_DIR")
+	s.user = os.Getenv("BENCH_USER")
 	return s
 }
 
@@ -154,11 +157,24 @@ func BenchmarkAggregatedAPI(b *testing.B) {
 		c.UserAgent = "bench-e2e"
 		return c
 	}
-	kubeDyn, err := dynamic.NewForConfig(unlimited(cluster.AdminConfig()))
+	adminDyn, err := dynamic.NewForConfig(unlimited(cluster.AdminConfig()))
 	if err != nil {
 		b.Fatal(err)
 	}
-	directDyn, err := dynamic.NewForConfig(unlimited(aggregation.DirectConfig(s, adminID)))
+	// The load runs as the cluster administrator, whom cloud-api authorises without asking
+	// kube-apiserver (system:masters), or with BENCH_USER as an ordinary user of the edit role,
+	// for whom it sends kube-apiserver a SubjectAccessReview per request it has not cached.
+	kubeUser, loadID := cluster.AdminConfig(), adminID
+	if set.user != "" {
+		if kubeUser, loadID, err = benchUser(ctx, set.user); err != nil {
+			b.Fatal(err)
+		}
+	}
+	kubeDyn, err := dynamic.NewForConfig(unlimited(kubeUser))
+	if err != nil {
+		b.Fatal(err)
+	}
+	directDyn, err := dynamic.NewForConfig(unlimited(aggregation.DirectConfig(s, loadID)))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -200,7 +216,7 @@ func BenchmarkAggregatedAPI(b *testing.B) {
 			}
 			for _, path := range order {
 				ns := fmt.Sprintf("bench-%s-%d-%d", path, i, round)
-				if err := createBenchNamespace(ctx, kc, targets[path], ns); err != nil {
+				if err := createBenchNamespace(ctx, kc, adminDyn, targets[path], ns); err != nil {
 					b.Fatal(err)
 				}
 				r, err := runBenchRound(ctx, targets[path], ns, set, procs, heap)
@@ -216,7 +232,7 @@ func BenchmarkAggregatedAPI(b *testing.B) {
 		// Profiles of the aggregated path, with the machine as busy as it is, for docs/performance.md.
 		if set.pprofDir != "" {
 			ns := fmt.Sprintf("bench-pprof-%d", i)
-			if err := createBenchNamespace(ctx, kc, targets[pathAggregated], ns); err != nil {
+			if err := createBenchNamespace(ctx, kc, adminDyn, targets[pathAggregated], ns); err != nil {
 				b.Fatal(err)
 			}
 			if err := profileCreates(ctx, set, targets[pathAggregated], ns, kubeHTTP, directHTTP, s.URL); err != nil {
@@ -226,7 +242,7 @@ func BenchmarkAggregatedAPI(b *testing.B) {
 		if set.large > 0 {
 			for _, path := range []string{pathAggregated, pathCRD} {
 				ns := fmt.Sprintf("bench-large-%s-%d", path, i)
-				if err := createBenchNamespace(ctx, kc, targets[path], ns); err != nil {
+				if err := createBenchNamespace(ctx, kc, adminDyn, targets[path], ns); err != nil {
 					b.Fatal(err)
 				}
 				lr, err := runLargeLists(ctx, targets[path], ns, set)
@@ -321,9 +337,45 @@ func installBenchCRD(ctx context.Context) error {
 	}
 }
 
+// benchUser is an ordinary user with the edit role (which aggregates core.calyptia.com's) and
+// the same rights on the bench CRD: a client config for it through kube-apiserver, and the
+// identity kube-apiserver forwards to cloud-api for it.
+func benchUser(ctx context.Context, name string) (*rest.Config, framework.FrontProxyIdentity, error) {
+	const group = "bench-editors"
+	id := framework.FrontProxyIdentity{User: name, Groups: []string{group, "system:authenticated"}}
+	kc, err := cluster.AdminClient()
+	if err != nil {
+		return nil, id, err
+	}
+	role := &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: "bench-crd-edit"},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{benchPipelinesGVR.Group}, Resources: []string{"benchpipelines"},
+			Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"}}},
+	}
+	if _, err := kc.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return nil, id, err
+	}
+	for _, r := range []string{"edit", role.Name} {
+		binding := &rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "bench-" + r},
+			Subjects:   []rbacv1.Subject{{Kind: rbacv1.GroupKind, Name: group}},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: r},
+		}
+		if _, err := kc.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return nil, id, err
+		}
+	}
+	kubeconfig, _, err := cluster.NewUser(name, group)
+	if err != nil {
+		return nil, id, err
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	return cfg, id, err
+}
+
 // createBenchNamespace creates ns, and for pipelines the core instance every one refers to, so
 // that references resolve as they would for a user.
-func createBenchNamespace(ctx context.Context, kc kubernetes.Interface, t *benchTarget, ns string) error {
+func createBenchNamespace(ctx context.Context, kc kubernetes.Interface, admin dynamic.Interface, t *benchTarget, ns string) error {
 	if _, err := kc.CoreV1().Namespaces().Create(ctx, &k8scorev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("creating namespace %s: %w", ns, err)
 	}
@@ -335,7 +387,7 @@ func createBenchNamespace(ctx context.Context, kc kubernetes.Interface, t *bench
 		"metadata": map[string]any{"name": "bench"},
 		"spec":     map[string]any{"mode": "Kubernetes"},
 	}}
-	if _, err := t.dyn.Resource(coreInstancesGVR).Namespace(ns).Create(ctx, ci, metav1.CreateOptions{}); err != nil {
+	if _, err := admin.Resource(coreInstancesGVR).Namespace(ns).Create(ctx, ci, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("creating core instance in %s: %w", ns, err)
 	}
 	return nil
@@ -1051,7 +1103,11 @@ func (rs *benchResults) print(out io.Writer, set benchSettings) {
 	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Fprintf(out, "\n==== Aggregated API benchmark: %d objects per round, %d rounds, medians (host %s, load %s) ====\n",
 		set.objects, set.rounds, host, strings.TrimSpace(string(load)))
-	fmt.Fprintf(out, "ours = pipelines through kube-apiserver; direct = the same load straight to cloud-api; crd = a CRD of the same shape on etcd\n\n")
+	who := "the cluster administrator (system:masters)"
+	if set.user != "" {
+		who = set.user + ", a user of the edit role"
+	}
+	fmt.Fprintf(out, "ours = pipelines through kube-apiserver; direct = the same load straight to cloud-api; crd = a CRD of the same shape on etcd; as %s\n\n", who)
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "metric\tours\tdirect\tcrd\tours/crd\tours/direct\tper round (ours | direct | crd)\t")
 	agg, dir, crd := rs.of(pathAggregated), rs.of(pathDirect), rs.of(pathCRD)

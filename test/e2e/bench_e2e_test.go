@@ -116,6 +116,7 @@ type benchSettings struct {
 	objects, rounds, gets, listReps, watchEvents, racingUpdates int
 	large                                                       int
 	pprofDir, user                                              string
+	sameNamespace                                               bool
 }
 
 func benchSettingsFromEnv() benchSettings {
@@ -134,6 +135,7 @@ func benchSettingsFromEnv() benchSettings {
 	intEnv("BENCH_LARGE", &s.large)
 	s.pprofDir = os.Getenv("BENCH_PPROF_DIR")
 	s.user = os.Getenv("BENCH_USER")
+	s.sameNamespace = os.Getenv("BENCH_SAME_NAMESPACE") != ""
 	return s
 }
 
@@ -216,8 +218,15 @@ func BenchmarkAggregatedAPI(b *testing.B) {
 			}
 			for _, path := range order {
 				ns := fmt.Sprintf("bench-%s-%d-%d", path, i, round)
-				if err := createBenchNamespace(ctx, kc, adminDyn, targets[path], ns); err != nil {
-					b.Fatal(err)
+				if set.sameNamespace {
+					// Every round on the same names in the same namespace: what a plane that has
+					// served many creates and deletes of the same objects looks like.
+					ns = fmt.Sprintf("bench-%s-%d", path, i)
+				}
+				if !set.sameNamespace || round == 0 {
+					if err := createBenchNamespace(ctx, kc, adminDyn, targets[path], ns); err != nil {
+						b.Fatal(err)
+					}
 				}
 				r, err := runBenchRound(ctx, targets[path], ns, set, procs, heap)
 				if err != nil {

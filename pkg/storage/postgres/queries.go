@@ -88,4 +88,8 @@ var (
 	sqlCompactionSet      = query("compaction-set")
 	sqlCompactionRevision = query("compaction-revision")
 	sqlStats              = query("stats")
+	sqlAutovacuumOff      = query("autovacuum-off")
+	sqlVacuum             = query("vacuum")
+	sqlSessionStmtTimeout = query("session-statement-timeout")
+	sqlResetStmtTimeout   = query("reset-statement-timeout")
 )

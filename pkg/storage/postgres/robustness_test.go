@@ -634,3 +634,42 @@ func TestLockTimeout(t *testing.T) {
 		t.Errorf("the lock wait ended after %v with a %v lock timeout", took, opts.LockTimeout)
 	}
 }
+
+// TestCompactionVacuumsWithoutAutovacuum: on a server whose autovacuum is off, the dead rows of
+// deletes and compaction would stay in kv and kv_log and slow every list for good (a plane with
+// history got slower than a fresh one); compaction vacuums them.
+func TestCompactionVacuumsWithoutAutovacuum(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	b, _ := newTestBackend(t, testOptions)
+	var off bool
+	if err := b.pool.QueryRow(ctx, sqlAutovacuumOff).Scan(&off); err != nil {
+		t.Fatal(err)
+	}
+	if !off {
+		t.Skip("this PostgreSQL server runs autovacuum, so compaction leaves vacuuming to it")
+	}
+	s := newPodStore(t, b)
+	for i := range 50 {
+		pod := &example.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "v", Name: fmt.Sprintf("p%d", i)}}
+		if err := s.Create(ctx, podKey("v", pod.Name), pod, &example.Pod{}, 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Delete(ctx, podKey("v", pod.Name), &example.Pod{}, nil, storage.ValidateAllObjectFunc, nil, storage.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Compact(ctx, currentRev(t, b)); err != nil {
+		t.Fatal(err)
+	}
+	// VACUUM reports to the statistics as it ends; they are read here from another session.
+	for _, table := range []string{"kv", "kv_log"} {
+		var vacuumed bool
+		if err := b.pool.QueryRow(ctx, "SELECT last_vacuum IS NOT NULL FROM pg_stat_user_tables WHERE relname = $1", table).Scan(&vacuumed); err != nil {
+			t.Fatal(err)
+		}
+		if !vacuumed {
+			t.Errorf("%s not vacuumed by a compaction on a server without autovacuum", table)
+		}
+	}
+}

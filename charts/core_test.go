@@ -105,6 +105,12 @@ func TestCore(t *testing.T) {
 		}
 	}
 	absent(t, r, "Ingress", ns, "core")
+	ing := must(t, render(t, `core: {ingress: {enabled: true, hosts: [{host: ui.example.com}]}}`), "Ingress", ns, "core")
+	for k, want := range map[string]string{"nginx.ingress.kubernetes.io/backend-protocol": "HTTPS", "nginx.ingress.kubernetes.io/proxy-read-timeout": "3600"} {
+		if got := ing.GetAnnotations()[k]; got != want {
+			t.Errorf("core Ingress %s %q, want %q (core serves HTTPS; its pages hold watches)", k, got, want)
+		}
+	}
 	if !strings.Contains(r.Notes, "svc/core 3000") {
 		t.Errorf("NOTES do not say how to reach the UI:\n%s", r.Notes)
 	}
@@ -166,7 +172,7 @@ func TestCore(t *testing.T) {
 	if got, _, _ := unstructured.NestedString(c, "readinessProbe", "httpGet", "scheme"); got != "HTTP" {
 		t.Errorf("readiness probe scheme %q over plain HTTP", got)
 	}
-	ing := must(t, r, "Ingress", ns, "core")
+	ing = must(t, r, "Ingress", ns, "core")
 	rules := slice(t, ing.Object, "spec", "rules")
 	if len(rules) != 1 || rules[0].(map[string]any)["host"] != "ui.example.com" {
 		t.Fatalf("core Ingress rules %v", rules)

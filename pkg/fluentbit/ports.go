@@ -17,7 +17,7 @@ type Port struct {
 	Address string
 }
 
-// listener is a row of the `listen` part of shared/testdata/fluentbit/ports.tsv.
+// listener is one plugin's listening port, as the Fluent Bit plugin corpus's ports.tsv lists them.
 type listener struct {
 	port     int32
 	protocol string

@@ -1,6 +1,6 @@
 import type { ComponentChildren } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { post } from '../api';
+import { del, post, resourcePath } from '../api';
 import { describe } from '../problems';
 
 // Notice tells about a problem or a refusal; refusals by RBAC read "Not allowed", never as a
@@ -114,4 +114,18 @@ export function Field({ id, label, hint, children }: { id: string; label: string
 
 export function Empty({ children }: { children: ComponentChildren }) {
   return <p class="empty">{children}</p>;
+}
+
+// confirmDelete asks the question, then deletes the object; a failure goes to setError for the
+// page's ErrorNotice. It says whether the object is gone.
+export async function confirmDelete(question: string, resource: string, namespace: string, name: string, setError: (err: unknown) => void): Promise<boolean> {
+  if (!confirm(question)) return false;
+  setError(null);
+  try {
+    await del(resourcePath(resource, namespace, name));
+    return true;
+  } catch (err) {
+    setError(err);
+    return false;
+  }
 }

@@ -1,8 +1,8 @@
 import { Fragment } from 'preact';
 import { useState } from 'preact/hooks';
-import { del, post, resourcePath } from '../api';
+import { post, resourcePath } from '../api';
 import { useNamespace } from '../app';
-import { Empty, ErrorNotice, Field, Phase, useCan } from '../components/common';
+import { confirmDelete, Empty, ErrorNotice, Field, Phase, useCan } from '../components/common';
 import { age } from '../format';
 import { useLiveList, useNow } from '../live';
 import type { CoreInstance } from '../types';
@@ -21,15 +21,8 @@ export function CoreInstancesPage() {
   const now = useNow();
   const envs = [...new Set(live.items.map((c) => c.spec.environment ?? '').filter(Boolean))].sort();
   const shown = live.items.filter((c) => (!env || c.spec.environment === env) && (!tag || (c.spec.tags ?? []).some((t) => t.includes(tag))));
-  const remove = async (c: CoreInstance) => {
-    if (!confirm(`Delete core instance ${c.metadata.name}? Its pipelines stay, unassigned.`)) return;
-    setError(null);
-    try {
-      await del(resourcePath('coreinstances', c.metadata.namespace!, c.metadata.name));
-    } catch (err) {
-      setError(err);
-    }
-  };
+  const remove = (c: CoreInstance) =>
+    confirmDelete(`Delete core instance ${c.metadata.name}? Its pipelines stay, unassigned.`, 'coreinstances', c.metadata.namespace!, c.metadata.name, setError);
   return (
     <section aria-labelledby="ci-title">
       <div class="page-head">

@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, del, mergePatch, resourcePath } from '../api';
+import { ApiError, mergePatch, resourcePath } from '../api';
 import { ConfigEditor } from '../components/ConfigEditor';
-import { Empty, ErrorNotice, Field, Notice, Phase, Tabs, useCan } from '../components/common';
+import { confirmDelete, Empty, ErrorNotice, Field, Notice, Phase, Tabs, useCan } from '../components/common';
 import { useDryRun } from '../dryrun';
 import { age } from '../format';
 import { useLiveList, useLiveObject, useNow } from '../live';
@@ -55,13 +55,8 @@ function Overview({ p, canEdit }: { p: Pipeline; canEdit: boolean }) {
   const now = useNow();
   const [error, setError] = useState<unknown>(null);
   const remove = async () => {
-    if (!confirm(`Delete pipeline ${p.metadata.name}? Its workloads or processes are removed.`)) return;
-    setError(null);
-    try {
-      await del(resourcePath('pipelines', ns, p.metadata.name));
+    if (await confirmDelete(`Delete pipeline ${p.metadata.name}? Its workloads or processes are removed.`, 'pipelines', ns, p.metadata.name, setError)) {
       navigate('#/pipelines');
-    } catch (err) {
-      setError(err);
     }
   };
   const daemon = p.spec.kind === 'DaemonSet';

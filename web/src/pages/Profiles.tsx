@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
-import { del, get, post, resourcePath } from '../api';
+import { get, post, resourcePath } from '../api';
 import { useNamespace } from '../app';
-import { Empty, ErrorNotice, Field, useCan } from '../components/common';
+import { confirmDelete, Empty, ErrorNotice, Field, useCan } from '../components/common';
 import { useDryRun } from '../dryrun';
 import { useLiveList } from '../live';
 import type { ResourceProfile } from '../types';
@@ -32,15 +32,8 @@ export function ProfilesPage() {
   }, [namespace]);
   const listed = live.items.filter((p) => !builtIn.includes(p.metadata.name));
   const all = [...builtins.map((p) => ({ p, builtIn: true })), ...listed.map((p) => ({ p, builtIn: false }))];
-  const remove = async (p: ResourceProfile) => {
-    if (!confirm(`Delete resource profile ${p.metadata.name}?`)) return;
-    setError(null);
-    try {
-      await del(resourcePath('resourceprofiles', p.metadata.namespace!, p.metadata.name));
-    } catch (err) {
-      setError(err);
-    }
-  };
+  const remove = (p: ResourceProfile) =>
+    confirmDelete(`Delete resource profile ${p.metadata.name}?`, 'resourceprofiles', p.metadata.namespace!, p.metadata.name, setError);
   return (
     <section aria-labelledby="profiles-title">
       <div class="page-head">

@@ -1,8 +1,8 @@
 import { Fragment } from 'preact';
 import { useState } from 'preact/hooks';
-import { b64encode, del, mergePatch, post, resourcePath } from '../api';
+import { b64encode, mergePatch, post, resourcePath } from '../api';
 import { useNamespace } from '../app';
-import { Empty, ErrorNotice, Field, Notice, useCan } from '../components/common';
+import { confirmDelete, Empty, ErrorNotice, Field, Notice, useCan } from '../components/common';
 import { age } from '../format';
 import { useLiveList, useNow } from '../live';
 import type { PipelineSecret } from '../types';
@@ -16,15 +16,8 @@ export function SecretsPage() {
   const [editing, setEditing] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
   const now = useNow();
-  const remove = async (s: PipelineSecret) => {
-    if (!confirm(`Delete secret ${s.metadata.name}?`)) return;
-    setError(null);
-    try {
-      await del(resourcePath('pipelinesecrets', s.metadata.namespace!, s.metadata.name));
-    } catch (err) {
-      setError(err);
-    }
-  };
+  const remove = (s: PipelineSecret) =>
+    confirmDelete(`Delete secret ${s.metadata.name}?`, 'pipelinesecrets', s.metadata.namespace!, s.metadata.name, setError);
   return (
     <section aria-labelledby="secrets-title">
       <div class="page-head">

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"k8s.io/apiserver/pkg/apis/example"
 	"k8s.io/apiserver/pkg/storage"
 )
 
@@ -178,23 +176,7 @@ func (c *faultCluster) verify(ctx context.Context) {
 		c.acks[0].Load(), c.acks[1].Load(), failures, c.startRev+1, final)
 
 	// Every acknowledged write is there.
-	i := 0
-	for _, w := range c.writers {
-		for key, m := range w.model {
-			s := c.replicas[i%2].s
-			i++
-			got := &example.Pod{}
-			err := s.Get(ctx, key, storage.GetOptions{}, got)
-			switch {
-			case !m.exists && !storage.IsNotFound(err):
-				t.Errorf("%s: deletion was acknowledged, Get returns %v (err %v)", key, got.Labels, err)
-			case m.exists && err != nil:
-				t.Errorf("%s: seq %d was acknowledged, Get fails: %v", key, m.seq, err)
-			case m.exists && got.Labels["seq"] != strconv.Itoa(m.seq):
-				t.Errorf("%s: seq %d was acknowledged, Get returns seq %q", key, m.seq, got.Labels["seq"])
-			}
-		}
-	}
+	checkAcknowledged(ctx, t, []storage.Interface{c.replicas[0].s, c.replicas[1].s}, c.writers)
 	for i, r := range c.replicas {
 		list, listRev, err := listPods(ctx, r.s)
 		if err != nil {

@@ -131,27 +131,7 @@ func TestFaults(t *testing.T) {
 
 	// Every acknowledged write is there: each key holds its last acknowledged
 	// version, and acknowledged deletions stay deleted.
-	want := map[string]*example.Pod{}
-	i := 0
-	for _, w := range ws {
-		for key, m := range w.model {
-			s := stores[i%2]
-			i++
-			got := &example.Pod{}
-			err := s.Get(ctx, key, storage.GetOptions{}, got)
-			switch {
-			case !m.exists && !storage.IsNotFound(err):
-				t.Errorf("%s: deletion was acknowledged, Get returns %v (err %v)", key, got.Labels, err)
-			case m.exists && err != nil:
-				t.Errorf("%s: seq %d was acknowledged, Get fails: %v", key, m.seq, err)
-			case m.exists && got.Labels["seq"] != strconv.Itoa(m.seq):
-				t.Errorf("%s: seq %d was acknowledged, Get returns seq %q", key, m.seq, got.Labels["seq"])
-			}
-			if m.exists {
-				want[key] = got
-			}
-		}
-	}
+	want := checkAcknowledged(ctx, t, stores, ws)
 	for i, r := range recorders {
 		list, listRev, err := listPods(ctx, stores[i])
 		if err != nil {
@@ -241,6 +221,35 @@ func waitProgress(t *testing.T, acks *[2]atomic.Int64, n int64, timeout time.Dur
 type podModel struct {
 	exists bool
 	seq    int
+}
+
+// checkAcknowledged reads every writer's keys, alternating between stores: each must hold its
+// last acknowledged version, and acknowledged deletions must stay deleted. It returns the pods
+// that exist, by key.
+func checkAcknowledged(ctx context.Context, t *testing.T, stores []storage.Interface, writers []*faultWriter) map[string]*example.Pod {
+	t.Helper()
+	want := map[string]*example.Pod{}
+	i := 0
+	for _, w := range writers {
+		for key, m := range w.model {
+			s := stores[i%len(stores)]
+			i++
+			got := &example.Pod{}
+			err := s.Get(ctx, key, storage.GetOptions{}, got)
+			switch {
+			case !m.exists && !storage.IsNotFound(err):
+				t.Errorf("%s: deletion was acknowledged, Get returns %v (err %v)", key, got.Labels, err)
+			case m.exists && err != nil:
+				t.Errorf("%s: seq %d was acknowledged, Get fails: %v", key, m.seq, err)
+			case m.exists && got.Labels["seq"] != strconv.Itoa(m.seq):
+				t.Errorf("%s: seq %d was acknowledged, Get returns seq %q", key, m.seq, got.Labels["seq"])
+			}
+			if m.exists {
+				want[key] = got
+			}
+		}
+	}
+	return want
 }
 
 // faultWriter writes keys of its own (so it knows what each must hold),

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apiserver/pkg/registry/generic"
+	"k8s.io/apiserver/pkg/registry/rest"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/apiserver/pkg/server/healthz"
 
@@ -79,6 +80,9 @@ type Config struct {
 // Server is the running core.calyptia.com API server.
 type Server struct {
 	GenericAPIServer *genericapiserver.GenericAPIServer
+	// Storage is the v1 REST storage of every resource, keyed as installed
+	// ("pipelines", "pipelines/status", ...), for in-process readers.
+	Storage map[string]rest.Storage
 }
 
 type completedConfig struct {
@@ -150,7 +154,7 @@ func (c completedConfig) New() (*Server, error) {
 	if err := genericServer.InstallAPIGroup(&apiGroupInfo); err != nil {
 		return nil, fmt.Errorf("installing %s: %w", core.GroupName, err)
 	}
-	return &Server{GenericAPIServer: genericServer}, nil
+	return &Server{GenericAPIServer: genericServer, Storage: storage}, nil
 }
 
 // withoutProtobuf offers every media type of its serializer but protobuf.

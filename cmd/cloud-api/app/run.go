@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	genericrest "k8s.io/apiserver/pkg/registry/rest"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -15,8 +16,10 @@ import (
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/klog/v2"
 
+	"github.com/calyptia/core-management-plane/pkg/apiserver"
 	"github.com/calyptia/core-management-plane/pkg/controller/liveness"
 	"github.com/calyptia/core-management-plane/pkg/controller/pipelinerefs"
+	"github.com/calyptia/core-management-plane/pkg/controller/registryinformers"
 	clientset "github.com/calyptia/core-management-plane/pkg/generated/clientset/versioned"
 	informers "github.com/calyptia/core-management-plane/pkg/generated/informers/externalversions"
 	"github.com/calyptia/core-management-plane/pkg/storage/postgres"
@@ -66,7 +69,7 @@ func (o *Options) Run(ctx context.Context) error {
 	server.GenericAPIServer.AddPostStartHookOrDie("start-cloud-api-controllers", func(hc genericapiserver.PostStartHookContext) error {
 		// The controllers talk to this server through the privileged loopback
 		// connection, so they need no credentials of their own.
-		go o.runControllers(hc.Context, hc.LoopbackClientConfig, kubeConfig, metrics)
+		go o.runControllers(hc.Context, hc.LoopbackClientConfig, kubeConfig, server.Storage, metrics)
 		return nil
 	})
 
@@ -75,9 +78,9 @@ func (o *Options) Run(ctx context.Context) error {
 
 // runControllers runs the controllers while this replica leads, campaigning
 // again after losing the lease, until ctx ends.
-func (o *Options) runControllers(ctx context.Context, loopback, kubeConfig *rest.Config, metrics *metricStore) {
+func (o *Options) runControllers(ctx context.Context, loopback, kubeConfig *rest.Config, storage map[string]genericrest.Storage, metrics *metricStore) {
 	run := func(ctx context.Context) {
-		if err := startControllers(ctx, loopback, metrics); err != nil {
+		if err := startControllers(ctx, loopback, storage, metrics); err != nil {
 			klog.ErrorS(err, "Controllers stopped")
 		}
 	}
@@ -132,13 +135,17 @@ func (o *Options) leaderElectionConfig(kubeConfig *rest.Config, run func(context
 	}, nil
 }
 
-// startControllers runs every controller until ctx ends.
-func startControllers(ctx context.Context, loopback *rest.Config, metrics *metricStore) error {
+// startControllers runs every controller until ctx ends. They read from this
+// server's storage and write through its loopback connection.
+func startControllers(ctx context.Context, loopback *rest.Config, storage map[string]genericrest.Storage, metrics *metricStore) error {
 	client, err := clientset.NewForConfig(rest.AddUserAgent(rest.CopyConfig(loopback), "cloud-api-controllers"))
 	if err != nil {
 		return fmt.Errorf("creating loopback client: %w", err)
 	}
 	factory := informers.NewSharedInformerFactory(client, 10*time.Minute)
+	if err := registryinformers.Register(factory, apiserver.Scheme, storage); err != nil {
+		return fmt.Errorf("reading from the registry: %w", err)
+	}
 	refs := pipelinerefs.NewController(client, factory)
 	live := liveness.NewController(client, factory)
 	factory.Start(ctx.Done())

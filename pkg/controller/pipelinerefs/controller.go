@@ -56,37 +56,16 @@ func NewController(client clientset.Interface, factory informers.SharedInformerF
 			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: "pipeline-references"}),
 	}
 
-	pipelineInformer := v1.Pipelines().Informer()
 	// A handler's registration error only happens on a stopped informer.
-	_, _ = pipelineInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.enqueuePipeline,
-		UpdateFunc: func(_, obj any) { c.enqueuePipeline(obj) },
-	})
-	referenced := func(match func(p *corev1.Pipeline, name string) bool) cache.ResourceEventHandler {
-		enqueue := func(obj any) { c.enqueueReferrers(obj, match) }
-		return cache.ResourceEventHandlerFuncs{
-			AddFunc:    enqueue,
-			UpdateFunc: func(_, obj any) { enqueue(obj) },
-			DeleteFunc: enqueue,
-		}
-	}
+	h := c.eventHandlers()
+	pipelineInformer := v1.Pipelines().Informer()
+	_, _ = pipelineInformer.AddEventHandler(h.pipelines)
 	coreInstanceInformer := v1.CoreInstances().Informer()
-	_, _ = coreInstanceInformer.AddEventHandler(referenced(func(p *corev1.Pipeline, name string) bool {
-		return p.Spec.CoreInstance == name
-	}))
+	_, _ = coreInstanceInformer.AddEventHandler(h.coreInstances)
 	profileInformer := v1.ResourceProfiles().Informer()
-	_, _ = profileInformer.AddEventHandler(referenced(func(p *corev1.Pipeline, name string) bool {
-		return corev1.PipelineResourceProfile(&p.Spec) == name
-	}))
+	_, _ = profileInformer.AddEventHandler(h.profiles)
 	secretInformer := v1.PipelineSecrets().Informer()
-	_, _ = secretInformer.AddEventHandler(referenced(func(p *corev1.Pipeline, name string) bool {
-		for _, s := range p.Spec.Secrets {
-			if s == name {
-				return true
-			}
-		}
-		return false
-	}))
+	_, _ = secretInformer.AddEventHandler(h.secrets)
 	c.synced = []cache.InformerSynced{
 		pipelineInformer.HasSynced, coreInstanceInformer.HasSynced,
 		profileInformer.HasSynced, secretInformer.HasSynced,
@@ -141,6 +120,93 @@ func (c *Controller) enqueuePipeline(obj any) {
 	if p, ok := obj.(*corev1.Pipeline); ok {
 		c.queue.Add(cache.MetaObjectToName(p))
 	}
+}
+
+// handlers are what the events of each informer do.
+type handlers struct {
+	pipelines, coreInstances, profiles, secrets cache.ResourceEventHandler
+}
+
+func (c *Controller) eventHandlers() handlers {
+	return handlers{
+		pipelines: cache.ResourceEventHandlerFuncs{
+			AddFunc: c.enqueuePipeline,
+			UpdateFunc: func(old, obj any) {
+				if referencesMayHaveChanged(old, obj) {
+					c.enqueuePipeline(obj)
+				}
+			},
+		},
+		// What a pipeline reads of a core instance or a resource profile is whether it exists,
+		// which an update never changes; agents update their core instance's status every 30
+		// seconds, and each update would otherwise re-check every pipeline on the instance.
+		coreInstances: c.referencedHandler(func(p *corev1.Pipeline, name string) bool {
+			return p.Spec.CoreInstance == name
+		}, nil),
+		profiles: c.referencedHandler(func(p *corev1.Pipeline, name string) bool {
+			return corev1.PipelineResourceProfile(&p.Spec) == name
+		}, nil),
+		secrets: c.referencedHandler(refersToSecret, secretKeysChanged),
+	}
+}
+
+// referencedHandler enqueues the pipelines that refer to an object (match) when it comes or
+// goes, and when it is updated in a way changed says matters (nil: never).
+func (c *Controller) referencedHandler(match func(p *corev1.Pipeline, name string) bool, changed func(old, obj any) bool) cache.ResourceEventHandler {
+	enqueue := func(obj any) { c.enqueueReferrers(obj, match) }
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc: enqueue,
+		UpdateFunc: func(old, obj any) {
+			if changed != nil && changed(old, obj) {
+				enqueue(obj)
+			}
+		},
+		DeleteFunc: enqueue,
+	}
+}
+
+// referencesMayHaveChanged tells whether a pipeline update can need new conditions: a spec
+// change, a change to the conditions themselves, or a resync (the same object again, the safety
+// net). The data plane's status reports are none of these.
+func referencesMayHaveChanged(old, obj any) bool {
+	o, ok1 := old.(*corev1.Pipeline)
+	n, ok2 := obj.(*corev1.Pipeline)
+	if !ok1 || !ok2 || o.ResourceVersion == n.ResourceVersion || o.Generation != n.Generation {
+		return true
+	}
+	for _, t := range []string{ConditionReferencesResolved, corev1.PipelineConditionConfigValid} {
+		oc, nc := meta.FindStatusCondition(o.Status.Conditions, t), meta.FindStatusCondition(n.Status.Conditions, t)
+		if (oc == nil) != (nc == nil) || oc != nil && (oc.Status != nc.Status || oc.Reason != nc.Reason ||
+			oc.Message != nc.Message || oc.ObservedGeneration != nc.ObservedGeneration) {
+			return true
+		}
+	}
+	return false
+}
+
+func refersToSecret(p *corev1.Pipeline, name string) bool {
+	for _, s := range p.Spec.Secrets {
+		if s == name {
+			return true
+		}
+	}
+	return false
+}
+
+// secretKeysChanged tells whether a pipeline secret's keys changed: pipelines refer to keys,
+// never to values.
+func secretKeysChanged(old, obj any) bool {
+	o, ok1 := old.(*corev1.PipelineSecret)
+	n, ok2 := obj.(*corev1.PipelineSecret)
+	if !ok1 || !ok2 || len(o.Data) != len(n.Data) {
+		return true
+	}
+	for k := range n.Data {
+		if _, ok := o.Data[k]; !ok {
+			return true
+		}
+	}
+	return false
 }
 
 // enqueueReferrers enqueues the pipelines in obj's namespace that refer to it.

@@ -50,9 +50,18 @@ func TestReferencesInAnyOrder(t *testing.T) {
 	if _, err := c.ResourceProfiles(ns).Create(ctx, &calyptiav1.ResourceProfile{ObjectMeta: metav1.ObjectMeta{Name: "later-profile"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitForPipeline(t, ns, "early", "core instance and profile resolved", func(p *calyptiav1.Pipeline) bool {
+	resolved := waitForPipeline(t, ns, "early", "core instance and profile resolved", func(p *calyptiav1.Pipeline) bool {
 		return conditionIs(p, refs, metav1.ConditionTrue, pipelinerefs.ReasonResolved)
 	})
+	// The controller's informers hold no managed fields; its status writes must not drop the
+	// stored ones.
+	managers := map[string]bool{}
+	for _, f := range resolved.ManagedFields {
+		managers[f.Manager] = true
+	}
+	if !managers["cloud-api-pipeline-references"] || len(managers) < 2 {
+		t.Errorf("managed fields after the controller's status write name %v, want the creator and cloud-api-pipeline-references", managers)
+	}
 
 	// A secret with one of the two keys is not enough.
 	if _, err := c.PipelineSecrets(ns).Create(ctx, pipelineSecret("later-secret", "user", "fluent"), metav1.CreateOptions{}); err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"k8s.io/apimachinery/pkg/api/meta"
 	genericrest "k8s.io/apiserver/pkg/registry/rest"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/client-go/kubernetes"
@@ -142,7 +143,7 @@ func startControllers(ctx context.Context, loopback *rest.Config, storage map[st
 	if err != nil {
 		return fmt.Errorf("creating loopback client: %w", err)
 	}
-	factory := informers.NewSharedInformerFactory(client, 10*time.Minute)
+	factory := informers.NewSharedInformerFactoryWithOptions(client, 10*time.Minute, informers.WithTransform(stripManagedFields))
 	if err := registryinformers.Register(factory, apiserver.Scheme, storage); err != nil {
 		return fmt.Errorf("reading from the registry: %w", err)
 	}
@@ -156,4 +157,13 @@ func startControllers(ctx context.Context, loopback *rest.Config, storage map[st
 	wg.Go(func() { metrics.runMaintenance(ctx) })
 	wg.Wait()
 	return nil
+}
+
+// stripManagedFields drops what the controllers never read from their informers' copies, as
+// kube-controller-manager does; their status updates keep the stored managed fields.
+func stripManagedFields(obj any) (any, error) {
+	if m, err := meta.Accessor(obj); err == nil && m.GetManagedFields() != nil {
+		m.SetManagedFields(nil)
+	}
+	return obj, nil
 }

@@ -673,3 +673,50 @@ func TestCompactionVacuumsWithoutAutovacuum(t *testing.T) {
 		}
 	}
 }
+
+// TestDoomedWritesSkipRevisionLock: a write conditioned on a revision its key has moved past can
+// never apply, so it is refused without the revision lock (writers racing on one object lose
+// without each taking the lock and syncing a commit). A write that may apply still waits for it.
+func TestDoomedWritesSkipRevisionLock(t *testing.T) {
+	opts := testOptions
+	opts.LockTimeout, opts.CommitTimeout = time.Second, 30*time.Second
+	b, url := newTestBackend(t, opts)
+	ctx := context.Background()
+	key := []byte("/doomed/k")
+	created := b.submit(ctx, &write{key: key, value: []byte("v1"), expect: 0})
+	if created.err != nil || !created.ok {
+		t.Fatalf("create: %+v", created)
+	}
+	updated := b.submit(ctx, &write{key: key, value: []byte("v2"), expect: created.rev})
+	if updated.err != nil || !updated.ok {
+		t.Fatalf("update: %+v", updated)
+	}
+
+	release := holdRevisionLock(t, ctx, url)
+	tests := []struct {
+		name string
+		w    *write
+	}{
+		{"update from a revision the key moved past", &write{key: key, value: []byte("v3"), expect: created.rev, getOnFailure: true}},
+		{"delete from a revision the key moved past", &write{key: key, delete: true, expect: created.rev, getOnFailure: true}},
+		{"update of a key that does not exist", &write{key: []byte("/doomed/missing"), value: []byte("v"), expect: created.rev, getOnFailure: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := b.submit(ctx, tt.w)
+			if r.err != nil || r.ok {
+				t.Fatalf("with the revision lock held elsewhere: %+v, want a failed condition at once", r)
+			}
+			if string(tt.w.key) == string(key) && (r.cur == nil || r.cur.modRev != updated.rev || string(r.cur.value) != "v2") {
+				t.Errorf("current row after the failed condition = %+v, want v2 at revision %d", r.cur, updated.rev)
+			}
+		})
+	}
+	if r := b.submit(ctx, &write{key: key, value: []byte("v3"), expect: updated.rev}); r.err == nil || !strings.Contains(r.err.Error(), "revision lock was not free") {
+		t.Fatalf("a write that can apply, with the revision lock held elsewhere: %+v, want a lock timeout", r)
+	}
+	release()
+	if r := b.submit(ctx, &write{key: key, value: []byte("v3"), expect: updated.rev}); r.err != nil || !r.ok {
+		t.Fatalf("update once the lock is free: %+v", r)
+	}
+}

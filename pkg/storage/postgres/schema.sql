@@ -123,3 +123,87 @@ BEGIN
     ORDER BY w.ord;
 END
 $$;
+
+-- migration: 3
+-- commit_writes as in migration 2, but a batch whose every write is conditioned on a revision
+-- its key no longer has fails without taking the revision lock.
+CREATE OR REPLACE FUNCTION commit_writes(w_keys bytea[], w_values bytea[], w_deletes boolean[],
+        w_expects bigint[], w_ttls bigint[], w_not_after timestamptz[], min_rev bigint)
+    RETURNS TABLE (o_ord bigint, o_rev bigint, o_head bigint, o_now timestamptz)
+    LANGUAGE plpgsql AS $$
+DECLARE
+    base bigint;
+    locked_at timestamptz;
+    doomed boolean;
+BEGIN
+    -- A write conditioned on a revision (expect > 0) that its key no longer has can never apply:
+    -- revisions are never handed out twice, so the key cannot get that one back. When every
+    -- write of the batch is such a write, as when writers race to update one object and all but
+    -- one lose, the batch is answered from one snapshot without the revision lock: no
+    -- transaction id, no commit record to sync, nothing for other writers to wait behind.
+    SELECT m.current_rev, bool_and(u.expect > 0 AND kv.mod_rev IS DISTINCT FROM u.expect)
+    INTO base, doomed
+    FROM meta m, unnest(w_keys, w_expects) AS u(key, expect) LEFT JOIN kv ON kv.key = u.key
+    WHERE m.id = 1
+    GROUP BY m.current_rev;
+    IF doomed THEN
+        IF base < min_rev THEN
+            RAISE EXCEPTION 'storage revision went backwards: the database is at revision %, this process has seen revision %', base, min_rev
+                USING ERRCODE = 'CMR01', DETAIL = base::text,
+                      HINT = 'The database was restored or failed over to a standby that lacks recent commits; see "Revision regression" in docs/storage.md.';
+        END IF;
+        RETURN QUERY
+        SELECT u.ord, 0::bigint, base, clock_timestamp()
+        FROM unnest(w_keys) WITH ORDINALITY AS u(key, ord)
+        ORDER BY u.ord;
+        RETURN;
+    END IF;
+    -- Under READ COMMITTED each statement of a volatile function takes a new
+    -- snapshot, so the statement below, which runs once the lock is held,
+    -- sees every batch committed before it.
+    SELECT m.current_rev INTO base FROM meta m WHERE m.id = 1 FOR UPDATE;
+    locked_at := clock_timestamp();
+    IF base < min_rev THEN
+        RAISE EXCEPTION 'storage revision went backwards: the database is at revision %, this process has seen revision %', base, min_rev
+            USING ERRCODE = 'CMR01', DETAIL = base::text,
+                  HINT = 'The database was restored or failed over to a standby that lacks recent commits; see "Revision regression" in docs/storage.md.';
+    END IF;
+    RETURN QUERY
+    WITH w AS (
+        SELECT u.ord, u.key, u.value, u.del, u.expect, u.ttl, u.not_after < locked_at AS late,
+            kv.mod_rev AS cur_mod, kv.create_rev AS cur_create
+        FROM unnest(w_keys, w_values, w_deletes, w_expects, w_ttls, w_not_after)
+            WITH ORDINALITY AS u(key, value, del, expect, ttl, not_after, ord)
+        LEFT JOIN kv ON kv.key = u.key
+    ), ok AS (
+        SELECT w.*, base + row_number() OVER (ORDER BY w.ord) AS new_rev
+        FROM w
+        WHERE NOT w.late AND CASE
+            WHEN w.del THEN w.cur_mod IS NOT NULL AND (w.expect = -1 OR w.cur_mod = w.expect)
+            WHEN w.expect = -1 THEN true
+            WHEN w.expect = 0 THEN w.cur_mod IS NULL
+            ELSE w.cur_mod = w.expect
+        END
+    ), logged AS (
+        INSERT INTO kv_log (rev, key, create_rev, prev_rev, deleted, value)
+        SELECT ok.new_rev, ok.key, coalesce(ok.cur_create, ok.new_rev), coalesce(ok.cur_mod, 0), ok.del,
+            CASE WHEN ok.del THEN NULL ELSE ok.value END
+        FROM ok
+    ), removed AS (
+        DELETE FROM kv USING ok WHERE kv.key = ok.key AND ok.del
+    ), stored AS (
+        INSERT INTO kv (key, value, mod_rev, create_rev, expires_at)
+        SELECT ok.key, ok.value, ok.new_rev, coalesce(ok.cur_create, ok.new_rev),
+            CASE WHEN ok.ttl > 0 THEN now() + ok.ttl * interval '1 second' END
+        FROM ok WHERE NOT ok.del
+        ON CONFLICT (key) DO UPDATE SET value = excluded.value, mod_rev = excluded.mod_rev,
+            create_rev = excluded.create_rev, expires_at = excluded.expires_at
+    ), bumped AS (
+        UPDATE meta SET current_rev = base + (SELECT count(*) FROM ok) WHERE id = 1 AND EXISTS (SELECT 1 FROM ok)
+    )
+    SELECT w.ord, CASE WHEN w.late THEN -1 ELSE coalesce(ok.new_rev, 0) END,
+        base + (SELECT count(*) FROM ok), clock_timestamp()
+    FROM w LEFT JOIN ok ON ok.ord = w.ord
+    ORDER BY w.ord;
+END
+$$;

@@ -105,7 +105,7 @@ BENCH_ROUNDS ?= 3
 BENCH_ETCD_FSYNC ?= 1
 
 .PHONY: bench-e2e
-bench-e2e: tools ## Pipelines through kube-apiserver vs straight to cloud-api vs a CRD on etcd (BENCH_OBJECTS, default 10000; BENCH_ROUNDS alternated, default 3; BENCH_LARGE=100000 adds a large namespace; BENCH_PPROF_DIR keeps CPU profiles; BENCH_ETCD_FSYNC= runs etcd without fsync): medians, ratios, CPU per operation, memory, issue 13's goals.
+bench-e2e: tools ## Pipelines through kube-apiserver vs straight to cloud-api vs a CRD on etcd (BENCH_OBJECTS, default 10000; BENCH_ROUNDS alternated, default 3; BENCH_LARGE=100000 adds a large namespace and a round after it; BENCH_PPROF_DIR keeps CPU and heap profiles; BENCH_ETCD_FSYNC= runs etcd without fsync): medians, ratios, CPU per operation, memory, issue 13's goals.
 	hack/ensure-postgres.sh
 	@# etcd syncs its writes as PostgreSQL does (E2E_ETCD_FSYNC=): the e2e tests' etcd does not.
 	E2E_PROFILING=1 E2E_ETCD_FSYNC=$(BENCH_ETCD_FSYNC) BENCH_OBJECTS=$(BENCH_OBJECTS) BENCH_ROUNDS=$(BENCH_ROUNDS) $(GO) test -tags e2e -count=1 -run '^$$' -bench '^BenchmarkAggregatedAPI$$' -benchtime 1x -timeout 180m ./test/e2e/

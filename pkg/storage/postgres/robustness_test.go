@@ -720,3 +720,57 @@ func TestDoomedWritesSkipRevisionLock(t *testing.T) {
 		t.Fatalf("update once the lock is free: %+v", r)
 	}
 }
+
+// TestCommitLooksUpKeysByIndex: commit_writes must find each key of a batch through kv's primary
+// key whatever the planner knows of kv. plpgsql keeps the plan it made while kv was small; on a
+// server that never analyzes kv, a plan that scanned kv whole made every commit read every row,
+// live and dead, as the plane grew.
+func TestCommitLooksUpKeysByIndex(t *testing.T) {
+	ctx := context.Background()
+	_, url := newTestBackend(t, testOptions)
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	commit := func(key string, expect int64) {
+		t.Helper()
+		_, err := conn.Exec(ctx, sqlCommitWrites, [][]byte{[]byte(key)}, [][]byte{[]byte("v")}, []bool{false},
+			[]int64{expect}, []int64{0}, []time.Time{time.Now().Add(time.Minute)}, int64(0))
+		if err != nil {
+			t.Fatalf("commit_writes(%s): %v", key, err)
+		}
+	}
+	get := func(key string) {
+		t.Helper()
+		var cur, mod, create *int64
+		var value []byte
+		if err := conn.QueryRow(ctx, sqlGet, []byte(key)).Scan(&cur, &mod, &create, &value); err != nil {
+			t.Fatalf("get(%s): %v", key, err)
+		}
+	}
+	// Plans made while kv is nearly empty, as on a new plane's sessions.
+	for i := range 10 {
+		commit(fmt.Sprintf("/plan/warm-%d", i), anyRevision)
+		get(fmt.Sprintf("/plan/warm-%d", i))
+	}
+	if _, err := conn.Exec(ctx, `INSERT INTO kv (key, mod_rev, create_rev, value)
+		SELECT convert_to('/plan/bulk/' || i, 'UTF8'), 1, 1, '\x00' FROM generate_series(1, 20000) i`); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	commit("/plan/new", anyRevision) // the locked path
+	commit("/plan/bulk/7", 2)        // a write from a revision the key does not have: the early path
+	get("/plan/bulk/8")
+	var seqScans int64
+	if err := tx.QueryRow(ctx, "SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'kv'").Scan(&seqScans); err != nil {
+		t.Fatal(err)
+	}
+	if seqScans != 0 {
+		t.Errorf("two commits and a get on a kv of 20,000 rows scanned kv whole %d times, want none (index lookups)", seqScans)
+	}
+}

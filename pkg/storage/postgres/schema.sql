@@ -125,8 +125,13 @@ END
 $$;
 
 -- migration: 3
--- commit_writes as in migration 2, but a batch whose every write is conditioned on a revision
--- its key no longer has fails without taking the revision lock.
+-- commit_writes as in migration 2 with two changes.
+-- Each key is looked up on its own (LATERAL ... LIMIT 1, which the planner cannot flatten into
+-- a join): plpgsql keeps the plan it made when kv was small, and a server that never analyzes
+-- kv (autovacuum off) kept a hash join that read every row of kv, live and dead, on every
+-- commit: 1.3 ms of a create's PostgreSQL CPU once kv held 70,000 dead rows.
+-- A batch whose every write is conditioned on a revision its key has moved past fails without
+-- the revision lock.
 CREATE OR REPLACE FUNCTION commit_writes(w_keys bytea[], w_values bytea[], w_deletes boolean[],
         w_expects bigint[], w_ttls bigint[], w_not_after timestamptz[], min_rev bigint)
     RETURNS TABLE (o_ord bigint, o_rev bigint, o_head bigint, o_now timestamptz)
@@ -137,13 +142,14 @@ DECLARE
     doomed boolean;
 BEGIN
     -- A write conditioned on a revision (expect > 0) that its key no longer has can never apply:
-    -- revisions are never handed out twice, so the key cannot get that one back. When every
-    -- write of the batch is such a write, as when writers race to update one object and all but
-    -- one lose, the batch is answered from one snapshot without the revision lock: no
-    -- transaction id, no commit record to sync, nothing for other writers to wait behind.
-    SELECT m.current_rev, bool_and(u.expect > 0 AND kv.mod_rev IS DISTINCT FROM u.expect)
+    -- revisions are never handed out twice. When every write of the batch is such a write, as
+    -- when writers race to update one object and all but one lose, the batch is answered from
+    -- one snapshot without the revision lock: no transaction id, no commit record to sync,
+    -- nothing for other writers to wait behind.
+    SELECT m.current_rev, bool_and(u.expect > 0 AND cur.mod_rev IS DISTINCT FROM u.expect)
     INTO base, doomed
-    FROM meta m, unnest(w_keys, w_expects) AS u(key, expect) LEFT JOIN kv ON kv.key = u.key
+    FROM meta m, unnest(w_keys, w_expects) AS u(key, expect)
+    LEFT JOIN LATERAL (SELECT kv.mod_rev FROM kv WHERE kv.key = u.key LIMIT 1) cur ON true
     WHERE m.id = 1
     GROUP BY m.current_rev;
     IF doomed THEN
@@ -174,7 +180,7 @@ BEGIN
             kv.mod_rev AS cur_mod, kv.create_rev AS cur_create
         FROM unnest(w_keys, w_values, w_deletes, w_expects, w_ttls, w_not_after)
             WITH ORDINALITY AS u(key, value, del, expect, ttl, not_after, ord)
-        LEFT JOIN kv ON kv.key = u.key
+        LEFT JOIN LATERAL (SELECT kv.mod_rev, kv.create_rev FROM kv WHERE kv.key = u.key LIMIT 1) kv ON true
     ), ok AS (
         SELECT w.*, base + row_number() OVER (ORDER BY w.ord) AS new_rev
         FROM w

@@ -753,13 +753,7 @@ func runLargeLists(ctx context.Context, t *benchTarget, ns string, set benchSett
 	start := time.Now()
 	cpu0 := procs.sample(ctx)
 	var err error
-	lr.memory, err = memoryOver(ctx, t.path, len(names), procs, heap, func() error {
-		_, err := runWorkers(ctx, benchWorkers, names, func(ctx context.Context, name string) error {
-			_, err := c.Create(ctx, t.object(name), metav1.CreateOptions{})
-			return err
-		})
-		return err
-	})
+	lr.memory, err = createMeasuringMemory(ctx, t, ns, names, procs, heap)
 	if err != nil {
 		return nil, err
 	}
@@ -813,13 +807,7 @@ func measureMemory(ctx context.Context, t *benchTarget, ns string, n int, procs 
 	for i := range names {
 		names[i] = fmt.Sprintf("m%06d", i)
 	}
-	m, err := memoryOver(ctx, t.path, n, procs, heap, func() error {
-		_, err := runWorkers(ctx, benchWorkers, names, func(ctx context.Context, name string) error {
-			_, err := c.Create(ctx, t.object(name), metav1.CreateOptions{})
-			return err
-		})
-		return err
-	})
+	m, err := createMeasuringMemory(ctx, t, ns, names, procs, heap)
 	if err != nil {
 		return nil, err
 	}
@@ -834,9 +822,10 @@ func measureMemory(ctx context.Context, t *benchTarget, ns string, n int, procs 
 	return m, nil
 }
 
-// memoryOver measures the live heaps before and after create, which makes n objects.
-func memoryOver(ctx context.Context, path string, n int, procs *benchProcesses, heap map[string]func(context.Context) (float64, error), create func() error) (*memoryUse, error) {
-	m := &memoryUse{path: path, objects: n, heapGrowth: map[string]float64{}}
+// createMeasuringMemory creates the named objects in ns and measures the live heaps before and
+// after.
+func createMeasuringMemory(ctx context.Context, t *benchTarget, ns string, names []string, procs *benchProcesses, heap map[string]func(context.Context) (float64, error)) (*memoryUse, error) {
+	m := &memoryUse{path: t.path, objects: len(names), heapGrowth: map[string]float64{}}
 	before := map[string]float64{}
 	for proc, f := range heap {
 		v, err := f(ctx)
@@ -845,7 +834,10 @@ func memoryOver(ctx context.Context, path string, n int, procs *benchProcesses, 
 		}
 		before[proc] = v
 	}
-	if err := create(); err != nil {
+	if _, err := runWorkers(ctx, benchWorkers, names, func(ctx context.Context, name string) error {
+		_, err := t.in(ns).Create(ctx, t.object(name), metav1.CreateOptions{})
+		return err
+	}); err != nil {
 		return nil, fmt.Errorf("creates: %w", err)
 	}
 	for proc, f := range heap {

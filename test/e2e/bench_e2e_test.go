@@ -1279,6 +1279,27 @@ func (rs *benchResults) print(out io.Writer, set benchSettings) {
 			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.2f\t%.0f\t%.0f\t%.0f\t%.1f\t%.1f\t%.1f\t%.2f\t\n", l.path, l.objects, l.createsPerSec, ms(l.cpuPerCreate["total"]),
 				ms(l.consistent), ms(l.rv0), ms(l.paged), ms(l.pageP50), ms(l.pageP99), ms(l.firstPage), ms(l.cpuPerDelete["total"]))
 		}
+		var ours, crd *largeLists
+		for _, l := range rs.large {
+			switch l.path {
+			case pathAggregated:
+				ours = l
+			case pathCRD:
+				crd = l
+			}
+		}
+		if ours != nil && crd != nil {
+			d := func(f func(*largeLists) time.Duration) string { return ratio(ms(f(ours)), ms(f(crd))) }
+			c := func(f func(*largeLists) map[string]time.Duration) string {
+				return ratio(ms(f(ours)["total"]), ms(f(crd)["total"]))
+			}
+			fmt.Fprintf(tw, "ours/crd\t\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", ratio(ours.createsPerSec, crd.createsPerSec),
+				c(func(l *largeLists) map[string]time.Duration { return l.cpuPerCreate }),
+				d(func(l *largeLists) time.Duration { return l.consistent }), d(func(l *largeLists) time.Duration { return l.rv0 }),
+				d(func(l *largeLists) time.Duration { return l.paged }), d(func(l *largeLists) time.Duration { return l.pageP50 }),
+				d(func(l *largeLists) time.Duration { return l.pageP99 }), d(func(l *largeLists) time.Duration { return l.firstPage }),
+				c(func(l *largeLists) map[string]time.Duration { return l.cpuPerDelete }))
+		}
 		tw.Flush()
 	}
 

@@ -50,13 +50,13 @@ type Storage interface {
 // profiles and pipeline secrets read from storage (the v1 storage map the API
 // group was installed with). Call it before anything asks factory for those
 // informers: the factory keeps the first informer of each type.
-func Register(factory informers.SharedInformerFactory, convertor runtime.ObjectConvertor, storage map[string]rest.Storage) error {
+func Register(factory informers.SharedInformerFactory, scheme *runtime.Scheme, storage map[string]rest.Storage) error {
 	for _, r := range resources {
 		s, ok := storage[r.name].(Storage)
 		if !ok {
 			return fmt.Errorf("storage of %s cannot be listed and watched", r.name)
 		}
-		lw := ListWatch(s, convertor)
+		lw := ListWatch(s, scheme)
 		obj := r.obj
 		factory.InformerFor(obj, func(_ versioned.Interface, resync time.Duration) cache.SharedIndexInformer {
 			return cache.NewSharedIndexInformer(lw, obj, resync,
@@ -68,16 +68,17 @@ func Register(factory informers.SharedInformerFactory, convertor runtime.ObjectC
 
 // ListWatch lists and watches s across all namespaces, handing out v1 objects
 // that share no memory with the storage's caches.
-func ListWatch(s Storage, convertor runtime.ObjectConvertor) *cache.ListWatch {
+func ListWatch(s Storage, scheme *runtime.Scheme) *cache.ListWatch {
 	toV1 := func(obj runtime.Object) (runtime.Object, error) {
 		// The watch cache hands one object to every watcher, wrapped so that each
-		// encoding is made once; GetObject returns a copy of it.
+		// encoding is made once; GetObject returns a copy of it, which is ours to
+		// convert in place.
 		if c, ok := obj.(runtime.CacheableObject); ok {
-			obj = c.GetObject()
+			return scheme.UnsafeConvertToVersion(c.GetObject(), corev1.SchemeGroupVersion)
 		}
 		// Copies: informers' objects must be theirs alone, and a list's items
 		// come from the watch cache as shallow copies.
-		return convertor.ConvertToVersion(obj, corev1.SchemeGroupVersion)
+		return scheme.ConvertToVersion(obj, corev1.SchemeGroupVersion)
 	}
 	return &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {

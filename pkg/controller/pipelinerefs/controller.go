@@ -8,6 +8,7 @@ package pipelinerefs
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -15,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
@@ -185,12 +187,7 @@ func referencesMayHaveChanged(old, obj any) bool {
 }
 
 func refersToSecret(p *corev1.Pipeline, name string) bool {
-	for _, s := range p.Spec.Secrets {
-		if s == name {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(p.Spec.Secrets, name)
 }
 
 // secretKeysChanged tells whether a pipeline secret's keys changed: pipelines refer to keys,
@@ -198,15 +195,7 @@ func refersToSecret(p *corev1.Pipeline, name string) bool {
 func secretKeysChanged(old, obj any) bool {
 	o, ok1 := old.(*corev1.PipelineSecret)
 	n, ok2 := obj.(*corev1.PipelineSecret)
-	if !ok1 || !ok2 || len(o.Data) != len(n.Data) {
-		return true
-	}
-	for k := range n.Data {
-		if _, ok := o.Data[k]; !ok {
-			return true
-		}
-	}
-	return false
+	return !ok1 || !ok2 || !sets.KeySet(o.Data).Equal(sets.KeySet(n.Data))
 }
 
 // enqueueReferrers enqueues the pipelines in obj's namespace that refer to it.

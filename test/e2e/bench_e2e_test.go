@@ -217,16 +217,16 @@ func BenchmarkAggregatedAPI(b *testing.B) {
 			if err := createBenchNamespace(ctx, kc, adminDyn, targets[path], ns); err != nil {
 				b.Fatal(err)
 			}
-			server, client, base := "kube-apiserver", kubeHTTP, cluster.APIServerURL
+			client, base := kubeHTTP, cluster.APIServerURL
 			if path != pathCRD {
-				server, client, base = "cloud-api", directHTTP, s.URL
+				client, base = directHTTP, s.URL
 			}
 			m, err := measureMemory(ctx, targets[path], ns, set.objects, procs, heap, func(ctx context.Context) error {
 				if set.pprofDir == "" {
 					return nil
 				}
 				// What the server that holds the objects keeps of them (go tool pprof -sample_index=inuse_space).
-				return fetchTo(ctx, client, base+"/debug/pprof/heap", filepath.Join(set.pprofDir, fmt.Sprintf("heap-%s-%s.pprof", server, path)))
+				return fetchTo(ctx, client, base+"/debug/pprof/heap", filepath.Join(set.pprofDir, fmt.Sprintf("heap-%s-%s.pprof", serverOf(path), path)))
 			})
 			if err != nil {
 				b.Fatalf("memory, %s: %v", path, err)
@@ -458,12 +458,11 @@ type benchRound struct {
 	cpuPerDelete                          map[string]time.Duration
 	// tables is PostgreSQL's view of cloud-api's tables after the round (pipelines paths only).
 	tables  string
-	rss     map[string]float64
 	objects int
 }
 
 func runBenchRound(ctx context.Context, t *benchTarget, ns string, set benchSettings, procs *benchProcesses) (*benchRound, error) {
-	r := &benchRound{path: t.path, objects: set.objects, rss: map[string]float64{}}
+	r := &benchRound{path: t.path, objects: set.objects}
 	c := t.in(ns)
 	names := make([]string, set.objects)
 	for i := range names {
@@ -484,8 +483,6 @@ func runBenchRound(ctx context.Context, t *benchTarget, ns string, set benchSett
 	r.cpuPerCreate = procs.sample(ctx).since(cpu0).per(len(names))
 	r.createsPerSec = float64(len(names)) / elapsed.Seconds()
 	r.createP50, r.createP99 = percentile(lat, 50), percentile(lat, 99)
-
-	r.rss = procs.rss()
 
 	// Gets of random objects, 16 clients.
 	gets := make([]string, set.gets)
@@ -757,6 +754,7 @@ func runLargeLists(ctx context.Context, t *benchTarget, ns string, set benchSett
 	if err != nil {
 		return nil, err
 	}
+	lr.memory.phase = "large namespace"
 	lr.createsPerSec = float64(set.large) / time.Since(start).Seconds()
 	lr.cpuPerCreate = procs.sample(ctx).since(cpu0).per(len(names))
 	var consistent, rv0, paged, pages, first []time.Duration
@@ -792,8 +790,8 @@ func runLargeLists(ctx context.Context, t *benchTarget, ns string, set benchSett
 
 // memoryUse is how much more the servers hold with a path's objects than without them.
 type memoryUse struct {
-	path    string
-	objects int
+	path, phase string
+	objects     int
 	// heapGrowth is the live heap's growth per process (after forced collections), rss the
 	// resident memory once the objects exist.
 	heapGrowth, rss map[string]float64
@@ -811,6 +809,7 @@ func measureMemory(ctx context.Context, t *benchTarget, ns string, n int, procs 
 	if err != nil {
 		return nil, err
 	}
+	m.phase = "fresh plane"
 	if err := whileThere(ctx); err != nil {
 		return nil, err
 	}
@@ -1355,10 +1354,10 @@ func (rs *benchResults) print(out io.Writer, set benchSettings) {
 	var oursMem, crdMem *memoryUse
 	for _, m := range rs.memoryUses() {
 		if m.path == pathAggregated && (oursMem == nil || m.objects > oursMem.objects) {
-			oursMem = m.memoryUse
+			oursMem = m
 		}
 		if m.path == pathCRD && (crdMem == nil || m.objects > crdMem.objects) {
-			crdMem = m.memoryUse
+			crdMem = m
 		}
 	}
 	if oursMem != nil && crdMem != nil {
@@ -1372,7 +1371,7 @@ func (rs *benchResults) print(out io.Writer, set benchSettings) {
 		}
 	}
 	if len(rs.after) > 0 {
-		var worst, crdWorst float64
+		var worst float64
 		var detail []string
 		for _, m := range degradationMetrics() {
 			if !m.judged {
@@ -1380,7 +1379,7 @@ func (rs *benchResults) print(out io.Writer, set benchSettings) {
 			}
 			before, after := rs.degradation(pathAggregated, m.benchMetric)
 			cb, ca := rs.degradation(pathCRD, m.benchMetric)
-			worst, crdWorst = max(worst, after/before), max(crdWorst, ca/cb)
+			worst = max(worst, after/before)
 			detail = append(detail, fmt.Sprintf("%s %s (crd %s)", m.name, ratio(after, before), ratio(ca, cb)))
 		}
 		goal(fmt.Sprintf("no degradation after %d creates and deletes", set.large), worst <= maxDegradation,
@@ -1435,21 +1434,12 @@ func (rs *benchResults) degradation(path string, m benchMetric) (before, after f
 	return medianOf(rs.of(path), m.f), medianOf(later, m.f)
 }
 
-// phasedMemory is a memory measure and the phase that took it.
-type phasedMemory struct {
-	*memoryUse
-	phase string
-}
-
 // memoryUses are the memory phase's measures and the large namespaces'.
-func (rs *benchResults) memoryUses() []phasedMemory {
-	var out []phasedMemory
-	for _, m := range rs.memory {
-		out = append(out, phasedMemory{m, "fresh plane"})
-	}
+func (rs *benchResults) memoryUses() []*memoryUse {
+	out := slices.Clone(rs.memory)
 	for _, l := range rs.large {
 		if l.memory != nil {
-			out = append(out, phasedMemory{l.memory, "large namespace"})
+			out = append(out, l.memory)
 		}
 	}
 	return out
@@ -1457,11 +1447,15 @@ func (rs *benchResults) memoryUses() []phasedMemory {
 
 // per10k is the growth of the heap of the server that holds the path's objects, per 10,000.
 func (m *memoryUse) per10k() float64 {
-	server := "cloud-api"
-	if m.path == pathCRD {
-		server = "kube-apiserver"
+	return m.heapGrowth[serverOf(m.path)] / float64(m.objects) * 10000
+}
+
+// serverOf is the process that holds a path's objects.
+func serverOf(path string) string {
+	if path == pathCRD {
+		return "kube-apiserver"
 	}
-	return m.heapGrowth[server] / float64(m.objects) * 10000
+	return "cloud-api"
 }
 
 func (rs *benchResults) report(b *testing.B) {

@@ -282,48 +282,43 @@ type eventPage struct {
 // revisions, when events after rev are gone.
 func (b *Backend) readEvents(ctx context.Context, pool *pgxpool.Pool, after int64, limit int) (*eventPage, error) {
 	page := &eventPage{}
-	err := pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		var err error
-		page.current, page.compacted, err = revisions(ctx, tx)
-		if err != nil {
-			return err
-		}
-		// Events after a compaction revision keep their previous values, so a
-		// watch may start at the compaction revision itself.
-		if after < page.compacted {
-			return errCompacted
-		}
-		if after >= page.current {
-			return nil
-		}
-		rows, err := tx.Query(ctx, sqlEventsPage, after, limit, b.opts.EventPageBytes)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		now := time.Now()
-		next := after + 1
-		for rows.Next() {
-			e := &event{recorded: now}
-			if err := rows.Scan(&e.rev, &e.key, &e.value, &e.prevValue, &e.created, &e.deleted); err != nil {
-				return err
-			}
-			if e.rev != next {
-				// Revisions commit in order under the revision lock, so this
-				// cannot happen; stop at the gap rather than skip an event.
-				klog.ErrorS(nil, "Gap in storage revisions; waiting for it to fill", "want", next, "got", e.rev)
-				break
-			}
-			next++
-			page.events = append(page.events, e)
-		}
-		return rows.Err()
-	})
-	if errors.Is(err, errCompacted) {
-		return page, err
-	}
+	rows, err := pool.Query(ctx, sqlEventsPage, after, limit, b.opts.EventPageBytes)
 	if err != nil {
 		return nil, fmt.Errorf("reading events after revision %d: %w", after, err)
+	}
+	defer rows.Close()
+	now := time.Now()
+	next := after + 1
+	for rows.Next() {
+		var (
+			rev              *int64
+			key, value, prev []byte
+			created, deleted *bool
+		)
+		if err := rows.Scan(&page.current, &page.compacted, &rev, &key, &value, &prev, &created, &deleted); err != nil {
+			return nil, fmt.Errorf("reading events after revision %d: %w", after, err)
+		}
+		if rev == nil {
+			continue // the revisions alone: no events
+		}
+		if *rev != next {
+			// Revisions commit in order under the revision lock, so this
+			// cannot happen; stop at the gap rather than skip an event.
+			klog.ErrorS(nil, "Gap in storage revisions; waiting for it to fill", "want", next, "got", *rev)
+			break
+		}
+		next++
+		page.events = append(page.events, &event{rev: *rev, key: key, value: value, prevValue: prev,
+			created: *created, deleted: *deleted, recorded: now})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading events after revision %d: %w", after, err)
+	}
+	// Events after a compaction revision keep their previous values, so a
+	// watch may start at the compaction revision itself.
+	if after < page.compacted {
+		return page, errCompacted
 	}
 	page.more = after+int64(len(page.events)) < page.current
 	return page, nil

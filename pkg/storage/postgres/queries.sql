@@ -78,21 +78,29 @@ SELECT (SELECT count(*) FROM kv WHERE key >= $1 AND key < $2)
       FROM changed c), 0)
 
 -- name: events-page
--- Up to $2 events after revision $1 with the previous value of each updated
--- or deleted key, no more than $3 bytes of them (the first event always
--- comes, whatever its size). octet_length reads a TOASTed value's size
--- without fetching it, and the running sum only ever grows, so the rows
--- kept are a contiguous run.
-SELECT rev, key, value, prev_value, created, deleted FROM (
+-- The current and the compacted revision, and up to $2 events after revision
+-- $1 with the previous value of each updated or deleted key, no more than $3
+-- bytes of them (the first event always comes, whatever its size), all from
+-- one statement's snapshot: one round trip per poll instead of a read-only
+-- transaction's four. The first row carries the revisions; with no events it
+-- is the only row and its event columns are NULL. Nothing is read when $1 is
+-- before the compacted revision (its events are gone). octet_length reads a
+-- TOASTed value's size without fetching it, and the running sum only ever
+-- grows, so the rows kept are a contiguous run.
+WITH r AS (
+    SELECT (SELECT current_rev FROM meta WHERE id = 1) AS current_rev,
+        (SELECT rev FROM compaction WHERE id = 1) AS compacted
+)
+SELECT r.current_rev, r.compacted, page.rev, page.key, page.value, page.prev_value, page.created, page.deleted
+FROM r LEFT JOIN (
     SELECT l.rev, l.key, l.value, p.value AS prev_value, l.prev_rev = 0 AS created, l.deleted,
         octet_length(l.key) + coalesce(octet_length(l.value), 0) + coalesce(octet_length(p.value), 0) AS size,
         sum(octet_length(l.key) + coalesce(octet_length(l.value), 0) + coalesce(octet_length(p.value), 0))
             OVER (ORDER BY l.rev ROWS UNBOUNDED PRECEDING) AS running
     FROM kv_log l LEFT JOIN kv_log p ON p.rev = l.prev_rev
-    WHERE l.rev > $1 ORDER BY l.rev LIMIT $2
-) page
-WHERE running <= $3 OR running = size
-ORDER BY rev
+    WHERE l.rev > $1 AND $1 >= (SELECT compacted FROM r) ORDER BY l.rev LIMIT $2
+) page ON page.running <= $3 OR page.running = page.size
+ORDER BY page.rev
 
 -- name: commit-writes
 -- One batch of conditional writes, decided and applied by commit_writes in

@@ -49,6 +49,10 @@ type Options struct {
 	PollTimeout time.Duration
 	// CompactionTimeout bounds one compaction's delete of old history.
 	CompactionTimeout time.Duration
+	// AnalyzeInterval is how often, on a server whose autovacuum is off, the
+	// backend looks for tables whose statistics have gone stale and analyzes
+	// them, as autovacuum would. Negative disables it.
+	AnalyzeInterval time.Duration
 	// ReadyMaxPollAge: readiness fails when the event log has not read from
 	// PostgreSQL successfully for this long, since every watch of this
 	// process is then silently behind.
@@ -105,6 +109,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.CompactionTimeout <= 0 {
 		o.CompactionTimeout = 5 * time.Minute
+	}
+	if o.AnalyzeInterval == 0 {
+		o.AnalyzeInterval = 30 * time.Second
 	}
 	if o.ReadyMaxPollAge <= 0 {
 		o.ReadyMaxPollAge = 15 * time.Second
@@ -233,13 +240,14 @@ func NewBackend(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Backend
 	b.events = newEventLog(b, head)
 	announceWatchProgressSupport()
 	b.ctx, b.cancel = context.WithCancel(context.Background())
-	b.wg.Add(6)
+	b.wg.Add(7)
 	go b.runCommitter()
 	go b.runNotifier(b.ctx)
 	go b.runListener(b.ctx)
 	go func() { defer b.wg.Done(); b.events.run(b.ctx) }()
 	go b.runTTL(b.ctx)
 	go b.runCompactor(b.ctx)
+	go b.runAnalyzer(b.ctx)
 	return b, nil
 }
 

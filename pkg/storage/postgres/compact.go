@@ -164,3 +164,51 @@ func (b *Backend) runCompactor(ctx context.Context) {
 		last = rev
 	}
 }
+
+// runAnalyzer keeps the planner's statistics of kv and kv_log current on a server whose
+// autovacuum is off, by autovacuum's own rule. Without statistics the planner takes a range
+// of revisions or keys to hold a third of the table: the event log's poll hashed all of kv_log
+// and a page of a list sorted its whole namespace, on every call, until the first compaction
+// (ten minutes after start) analyzed them. With autovacuum on it does nothing.
+func (b *Backend) runAnalyzer(ctx context.Context) {
+	defer b.wg.Done()
+	if b.opts.AnalyzeInterval < 0 {
+		return
+	}
+	t := time.NewTicker(b.opts.AnalyzeInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := b.analyzeStale(ctx); err != nil && ctx.Err() == nil {
+			klog.ErrorS(err, "Analyzing storage tables (the server's autovacuum is off)")
+		}
+	}
+}
+
+func (b *Backend) analyzeStale(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, b.opts.CompactionTimeout)
+	defer cancel()
+	rows, err := b.pool.Query(ctx, sqlStaleStatistics)
+	if err != nil {
+		return fmt.Errorf("finding stale statistics: %w", err)
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("finding stale statistics: %w", err)
+	}
+	for _, table := range tables {
+		stmt := sqlAnalyzeKV
+		if table == "kv_log" {
+			stmt = sqlAnalyzeKVLog
+		}
+		if _, err := b.pool.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("analyzing %s: %w", table, err)
+		}
+		klog.V(4).InfoS("Analyzed storage table", "table", table)
+	}
+	return nil
+}

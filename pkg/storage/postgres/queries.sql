@@ -84,7 +84,11 @@ SELECT (SELECT count(*) FROM kv WHERE key >= $1 AND key < $2)
 -- one statement's snapshot: one round trip per poll instead of a read-only
 -- transaction's four. The first row carries the revisions; with no events it
 -- is the only row and its event columns are NULL. Nothing is read when $1 is
--- before the compacted revision (its events are gone). octet_length reads a
+-- before the compacted revision (its events are gone). Each previous value is
+-- looked up on its own (LATERAL ... LIMIT 1), as commit_writes looks up keys:
+-- a join left to the planner became a hash of all of kv_log on every poll
+-- while kv_log had no statistics (autovacuum off, before the first
+-- compaction analyzes it). octet_length reads a
 -- TOASTed value's size without fetching it, and the running sum only ever
 -- grows, so the rows kept are a contiguous run.
 WITH r AS (
@@ -97,7 +101,7 @@ FROM r LEFT JOIN (
         octet_length(l.key) + coalesce(octet_length(l.value), 0) + coalesce(octet_length(p.value), 0) AS size,
         sum(octet_length(l.key) + coalesce(octet_length(l.value), 0) + coalesce(octet_length(p.value), 0))
             OVER (ORDER BY l.rev ROWS UNBOUNDED PRECEDING) AS running
-    FROM kv_log l LEFT JOIN kv_log p ON p.rev = l.prev_rev
+    FROM kv_log l LEFT JOIN LATERAL (SELECT value FROM kv_log p WHERE p.rev = l.prev_rev LIMIT 1) p ON true
     WHERE l.rev > $1 AND $1 >= (SELECT compacted FROM r) ORDER BY l.rev LIMIT $2
 ) page ON page.running <= $3 OR page.running = page.size
 ORDER BY page.rev
@@ -155,6 +159,20 @@ FROM kv WHERE key >= $1 AND key < $2
 -- name: autovacuum-off
 -- Whether the server leaves dead rows in place (autovacuum off, as on some test servers).
 SELECT current_setting('autovacuum') = 'off'
+
+-- name: stale-statistics
+-- The store's tables whose statistics are as stale as autovacuum's defaults let them get (50
+-- rows plus a tenth of the table changed since the last ANALYZE), when the server's autovacuum
+-- is off and will not analyze them itself.
+SELECT s.relname::text FROM pg_stat_user_tables s
+WHERE current_setting('autovacuum') = 'off' AND s.relid IN ('kv'::regclass, 'kv_log'::regclass)
+    AND s.n_mod_since_analyze > 50 + 0.1 * greatest(s.n_live_tup, 0)
+
+-- name: analyze-kv
+ANALYZE kv
+
+-- name: analyze-kv-log
+ANALYZE kv_log
 
 -- name: vacuum
 -- The rows deletes and compaction leave dead: without autovacuum every range scan of kv and

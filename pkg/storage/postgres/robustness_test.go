@@ -674,6 +674,58 @@ func TestCompactionVacuumsWithoutAutovacuum(t *testing.T) {
 	}
 }
 
+// TestAnalyzesWithoutAutovacuum: on a server whose autovacuum is off, the backend analyzes kv
+// and kv_log once enough of them changed, and the event log's poll then reads kv_log by its
+// primary key only, however many rows it holds.
+func TestAnalyzesWithoutAutovacuum(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	opts := testOptions
+	opts.AnalyzeInterval = 100 * time.Millisecond
+	b, _ := newTestBackend(t, opts)
+	var off bool
+	if err := b.pool.QueryRow(ctx, sqlAutovacuumOff).Scan(&off); err != nil {
+		t.Fatal(err)
+	}
+	if !off {
+		t.Skip("this PostgreSQL server runs autovacuum, which analyzes the tables itself")
+	}
+	value := make([]byte, 2048)
+	for i := range 3000 {
+		if r := b.submit(ctx, &write{key: fmt.Appendf(nil, "/analyze/%d", i%300), value: value, expect: anyRevision}); r.err != nil {
+			t.Fatal(r.err)
+		}
+	}
+	for _, table := range []string{"kv", "kv_log"} {
+		for {
+			var analyzed bool
+			if err := b.pool.QueryRow(ctx, "SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE relname = $1", table).Scan(&analyzed); err != nil {
+				t.Fatal(err)
+			}
+			if analyzed {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("%s never analyzed on a server without autovacuum", table)
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	head := currentRev(t, b)
+	rows, err := b.eventPool.Query(ctx, "EXPLAIN "+sqlEventsPage, head-1, pollPage, b.opts.EventPageBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if joined := strings.Join(plan, "\n"); strings.Contains(joined, "Seq Scan on kv_log") || strings.Contains(joined, "Hash") {
+		t.Errorf("the event log's poll reads kv_log beyond its primary key:\n%s", joined)
+	}
+}
+
 // TestDoomedWritesSkipRevisionLock: a write conditioned on a revision its key has moved past can
 // never apply, so it is refused without the revision lock (writers racing on one object lose
 // without each taking the lock and syncing a commit). A write that may apply still waits for it.

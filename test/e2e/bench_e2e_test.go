@@ -119,6 +119,9 @@ type benchSettings struct {
 	large                                                       int
 	pprofDir, user                                              string
 	sameNamespace                                               bool
+	// bareCRD leaves the pipelines' spec defaults out of the CRD's schema, as the runs before
+	// 2026-12-04 did: its objects are then smaller than the pipelines and cost less to default.
+	bareCRD bool
 }
 
 func benchSettingsFromEnv() benchSettings {
@@ -138,6 +141,7 @@ func benchSettingsFromEnv() benchSettings {
 	s.pprofDir = os.Getenv("BENCH_PPROF_DIR")
 	s.user = os.Getenv("BENCH_USER")
 	s.sameNamespace = os.Getenv("BENCH_SAME_NAMESPACE") != ""
+	s.bareCRD = os.Getenv("BENCH_CRD_DEFAULTS") == "0"
 	return s
 }
 
@@ -151,7 +155,7 @@ func BenchmarkAggregatedAPI(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Hour)
 	defer cancel()
 
-	if err := installBenchCRD(ctx); err != nil {
+	if err := installBenchCRD(ctx, set.bareCRD); err != nil {
 		b.Fatal(err)
 	}
 	adminID := framework.FrontProxyIdentity{User: "kubernetes-admin", Groups: []string{"system:masters", "system:authenticated"}}
@@ -342,7 +346,7 @@ func (t *benchTarget) object(name string) *unstructured.Unstructured {
 
 // installBenchCRD creates the custom resource the pipelines are compared with: the same spec
 // fields in a structural schema, a status subresource, nothing else.
-func installBenchCRD(ctx context.Context) error {
+func installBenchCRD(ctx context.Context, bare bool) error {
 	cfg := cluster.AdminConfig()
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
@@ -353,7 +357,16 @@ func installBenchCRD(ctx context.Context) error {
 	// Defaults as the pipelines' (their defaulting and strategy), so that both paths store and
 	// serve the same spec; only the pipelines' status conditions, which a CRD would need a
 	// controller's second write for, are theirs alone.
-	strDefault := func(v string) map[string]any { return map[string]any{"type": "string", "default": v} }
+	strDefault := func(v string) map[string]any {
+		if bare {
+			return str
+		}
+		return map[string]any{"type": "string", "default": v}
+	}
+	pod := map[string]any{"type": "object", "default": map[string]any{}, "x-kubernetes-preserve-unknown-fields": true}
+	if bare {
+		delete(pod, "default")
+	}
 	crd := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "apiextensions.k8s.io/v1",
 		"kind":       "CustomResourceDefinition",
@@ -376,7 +389,7 @@ func installBenchCRD(ctx context.Context) error {
 							"resourceProfile":    strDefault("best-effort-low-resource"),
 							"deploymentStrategy": strDefault("RollingUpdate"),
 							"serviceType":        strDefault("LoadBalancer"),
-							"pod":                map[string]any{"type": "object", "default": map[string]any{}, "x-kubernetes-preserve-unknown-fields": true},
+							"pod":                pod,
 							"replicas":           map[string]any{"type": "integer", "format": "int32", "minimum": int64(0)},
 						}},
 						"status": map[string]any{"type": "object", "x-kubernetes-preserve-unknown-fields": true},

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/klog/v2"
 )
 
@@ -175,18 +176,11 @@ func (b *Backend) runAnalyzer(ctx context.Context) {
 	if b.opts.AnalyzeInterval < 0 {
 		return
 	}
-	t := time.NewTicker(b.opts.AnalyzeInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	wait.UntilWithContext(ctx, func(ctx context.Context) {
 		if err := b.analyzeStale(ctx); err != nil && ctx.Err() == nil {
 			klog.ErrorS(err, "Analyzing storage tables (the server's autovacuum is off)")
 		}
-	}
+	}, b.opts.AnalyzeInterval)
 }
 
 func (b *Backend) analyzeStale(ctx context.Context) error {

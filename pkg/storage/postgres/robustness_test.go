@@ -642,13 +642,7 @@ func TestCompactionVacuumsWithoutAutovacuum(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	b, _ := newTestBackend(t, testOptions)
-	var off bool
-	if err := b.pool.QueryRow(ctx, sqlAutovacuumOff).Scan(&off); err != nil {
-		t.Fatal(err)
-	}
-	if !off {
-		t.Skip("this PostgreSQL server runs autovacuum, so compaction leaves vacuuming to it")
-	}
+	skipWithAutovacuum(ctx, t, b, "so compaction leaves vacuuming to it")
 	s := newPodStore(t, b)
 	for i := range 50 {
 		pod := &example.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "v", Name: fmt.Sprintf("p%d", i)}}
@@ -674,6 +668,18 @@ func TestCompactionVacuumsWithoutAutovacuum(t *testing.T) {
 	}
 }
 
+// skipWithAutovacuum skips a test of what the backend does for a server whose autovacuum is off.
+func skipWithAutovacuum(ctx context.Context, t *testing.T, b *Backend, why string) {
+	t.Helper()
+	var off bool
+	if err := b.pool.QueryRow(ctx, sqlAutovacuumOff).Scan(&off); err != nil {
+		t.Fatal(err)
+	}
+	if !off {
+		t.Skip("this PostgreSQL server runs autovacuum, " + why)
+	}
+}
+
 // TestAnalyzesWithoutAutovacuum: on a server whose autovacuum is off, the backend analyzes kv
 // and kv_log once enough of them changed, and the event log's poll then reads kv_log by its
 // primary key only, however many rows it holds.
@@ -683,13 +689,7 @@ func TestAnalyzesWithoutAutovacuum(t *testing.T) {
 	opts := testOptions
 	opts.AnalyzeInterval = 100 * time.Millisecond
 	b, _ := newTestBackend(t, opts)
-	var off bool
-	if err := b.pool.QueryRow(ctx, sqlAutovacuumOff).Scan(&off); err != nil {
-		t.Fatal(err)
-	}
-	if !off {
-		t.Skip("this PostgreSQL server runs autovacuum, which analyzes the tables itself")
-	}
+	skipWithAutovacuum(ctx, t, b, "which analyzes the tables itself")
 	value := make([]byte, 2048)
 	for i := range 3000 {
 		if r := b.submit(ctx, &write{key: fmt.Appendf(nil, "/analyze/%d", i%300), value: value, expect: anyRevision}); r.err != nil {

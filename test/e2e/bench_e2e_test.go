@@ -119,8 +119,9 @@ type benchSettings struct {
 	large                                                       int
 	pprofDir, user                                              string
 	sameNamespace                                               bool
-	// bareCRD leaves the pipelines' spec defaults out of the CRD's schema, as the runs before
-	// 2026-12-04 did: its objects are then smaller than the pipelines and cost less to default.
+	// bareCRD leaves the pipelines' spec defaults out of the CRD's schema, as the earlier runs of
+	// docs/performance.md did: its objects are then smaller than the pipelines and cost nothing
+	// to default.
 	bareCRD bool
 }
 
@@ -345,7 +346,8 @@ func (t *benchTarget) object(name string) *unstructured.Unstructured {
 }
 
 // installBenchCRD creates the custom resource the pipelines are compared with: the same spec
-// fields in a structural schema, a status subresource, nothing else.
+// fields in a structural schema with the pipelines' defaults (none when bare), a status
+// subresource, nothing else.
 func installBenchCRD(ctx context.Context, bare bool) error {
 	cfg := cluster.AdminConfig()
 	dyn, err := dynamic.NewForConfig(cfg)
@@ -540,7 +542,7 @@ func runBenchRound(ctx context.Context, t *benchTarget, ns string, set benchSett
 	var consistent, rv0, paged, pages []time.Duration
 	cpu0 = procs.sample(ctx)
 	for range set.listReps {
-		l, err := timeList(ctx, t, ns, metav1.ListOptions{})
+		l, err := t.list(ctx, ns, nil)
 		if err != nil {
 			return nil, fmt.Errorf("consistent list: %w", err)
 		}
@@ -549,7 +551,7 @@ func runBenchRound(ctx context.Context, t *benchTarget, ns string, set benchSett
 		}
 		r.listBytesPerObject = float64(l.bytes) / float64(l.items)
 		consistent = append(consistent, l.took)
-		if l, err = timeList(ctx, t, ns, metav1.ListOptions{ResourceVersion: "0"}); err != nil {
+		if l, err = t.list(ctx, ns, url.Values{"resourceVersion": {"0"}}); err != nil {
 			return nil, fmt.Errorf("list at resourceVersion 0: %w", err)
 		}
 		rv0 = append(rv0, l.took)
@@ -659,9 +661,10 @@ type listResult struct {
 	cont         string
 }
 
-// list GETs one list of t's resource in ns. The body is read to the end and scanned for the
-// continue token and the item count only.
-func (l *rawLister) list(ctx context.Context, t *benchTarget, ns string, q url.Values) (listResult, error) {
+// list GETs one list of t's resource in ns with the query q (resourceVersion, limit, continue).
+// The body is read to the end and scanned for the continue token and the item count only.
+func (t *benchTarget) list(ctx context.Context, ns string, q url.Values) (listResult, error) {
+	l := t.raw
 	u := fmt.Sprintf("%s/apis/%s/%s/namespaces/%s/%s?%s", l.host, t.gvr.Group, t.gvr.Version, ns, t.gvr.Resource, q.Encode())
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
@@ -692,14 +695,6 @@ func (l *rawLister) list(ctx context.Context, t *benchTarget, ns string, q url.V
 	return listResult{took: took, items: len(page.Items), bytes: len(body), cont: page.Metadata.Continue}, nil
 }
 
-func timeList(ctx context.Context, t *benchTarget, ns string, opts metav1.ListOptions) (listResult, error) {
-	q := url.Values{}
-	if opts.ResourceVersion != "" {
-		q.Set("resourceVersion", opts.ResourceVersion)
-	}
-	return t.raw.list(ctx, t, ns, q)
-}
-
 // timePagedList follows pages of limit objects to the end; it returns the whole time and each
 // page's.
 func timePagedList(ctx context.Context, t *benchTarget, ns string, limit int64) (time.Duration, []time.Duration, error) {
@@ -707,7 +702,7 @@ func timePagedList(ctx context.Context, t *benchTarget, ns string, limit int64) 
 	var pages []time.Duration
 	q := url.Values{"limit": {strconv.FormatInt(limit, 10)}}
 	for {
-		p, err := t.raw.list(ctx, t, ns, q)
+		p, err := t.list(ctx, ns, q)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -852,12 +847,12 @@ func runLargeLists(ctx context.Context, t *benchTarget, ns string, set benchSett
 	lr.cpuPerCreate = procs.sample(ctx).since(cpu0).per(len(names))
 	var consistent, rv0, paged, pages, first []time.Duration
 	for range 3 {
-		l, err := timeList(ctx, t, ns, metav1.ListOptions{})
+		l, err := t.list(ctx, ns, nil)
 		if err != nil {
 			return nil, err
 		}
 		consistent = append(consistent, l.took)
-		if l, err = timeList(ctx, t, ns, metav1.ListOptions{ResourceVersion: "0"}); err != nil {
+		if l, err = t.list(ctx, ns, url.Values{"resourceVersion": {"0"}}); err != nil {
 			return nil, err
 		}
 		rv0 = append(rv0, l.took)

@@ -88,9 +88,9 @@ SELECT (SELECT count(*) FROM kv WHERE key >= $1 AND key < $2)
 -- looked up on its own (LATERAL ... LIMIT 1), as commit_writes looks up keys:
 -- a join left to the planner became a hash of all of kv_log on every poll
 -- while kv_log had no statistics (autovacuum off, before the first
--- compaction analyzes it). octet_length reads a
--- TOASTed value's size without fetching it, and the running sum only ever
--- grows, so the rows kept are a contiguous run.
+-- compaction analyzes it). octet_length reads a TOASTed value's size without
+-- fetching it, and the running sum only ever grows, so the rows kept are a
+-- contiguous run.
 WITH r AS (
     SELECT (SELECT current_rev FROM meta WHERE id = 1) AS current_rev,
         (SELECT rev FROM compaction WHERE id = 1) AS compacted
